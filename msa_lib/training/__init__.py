@@ -1,0 +1,43 @@
+"""Training: the shared fit loop, evaluation, checkpoints and results files.
+
+Method-specific trainers live beside the core: :mod:`msa_lib.training.sdumc` (the double-flow
+self-distillation) and :mod:`msa_lib.training.corrkd` (teacher, student and distillation).
+"""
+
+from .checkpoints import (
+    CHECKPOINT_DIR,
+    load_checkpoint,
+    load_or_train,
+    save_checkpoint,
+    settings_key,
+)
+from .core import (
+    FitConfig,
+    FitResult,
+    amp_autocast,
+    count_parameters,
+    default_predict,
+    evaluate,
+    fit,
+    move_to_device,
+    predict,
+    seed_everything,
+    select_device,
+)
+from .results import (
+    load_results,
+    result_row,
+    results_dir,
+    results_path,
+    results_table,
+    run_seeds,
+    write_results,
+)
+
+__all__ = [
+    "CHECKPOINT_DIR", "FitConfig", "FitResult", "amp_autocast", "count_parameters",
+    "default_predict", "evaluate", "fit", "load_checkpoint", "load_or_train", "load_results",
+    "move_to_device", "predict", "result_row", "results_dir", "results_path", "results_table",
+    "run_seeds", "save_checkpoint", "seed_everything", "select_device", "settings_key",
+    "write_results",
+]
