@@ -1,0 +1,301 @@
+"""Reader for MMSA processed pickles (CMU-MOSI, CMU-MOSEI, CH-SIMS; aligned and unaligned).
+
+Format (reference/data_and_metrics.md §1): a pickle of ``{"train", "valid", "test"}``, each a dict of
+per-sample arrays in one order: ``text`` [N, L_t, 768] (BERT last hidden state), optionally
+``text_bert`` [N, 3, L_t] (input ids, attention mask, segment ids), ``audio`` [N, L_a, D_a],
+``vision`` [N, L_v, D_v], ``regression_labels`` [N], optionally ``audio_lengths`` /
+``vision_lengths`` (unaligned files) and ``id``.
+
+Conventions we follow, as MMSA's ``data_loader.py`` does:
+
+* everything is cast to **float32**;
+* ``-inf`` in ``audio`` becomes 0 (COVAREP writes -inf; MMSA L87) — repaired with one warning
+  giving the count. Any other non-finite value (NaN, +inf, -inf outside audio) is an error;
+* **lengths** (how many frames are real):
+
+  - text: the number of ones in the ``text_bert`` attention-mask row when ``text_bert`` is present
+    (BERT features are non-zero at padded positions, so they cannot tell), else ``text_lengths``
+    when present (our extension, written by :func:`save_mmsa`), else :func:`mmsa_lengths`;
+  - audio / vision: ``audio_lengths`` / ``vision_lengths`` when present (unaligned files). In an
+    aligned file (no lengths, same padded length as the text, ``text_bert`` present) the text
+    length, as MMSA does for aligned data (``data_loader.py`` L98-100) — an aligned file has zero
+    frames at [CLS], so the zero-frame rule would stop at position 0. Otherwise
+    :func:`mmsa_lengths`, MMSA's ``getLengths``.
+* **labels**: ``regression_labels`` (flattened, float32).
+
+**CH-SIMS detection** (``metric_dataset="sims"``: SIMS metrics and labels in [-1, 1]), first rule
+that applies: the ``metric_dataset=`` argument; a ``regression_labels_T`` key in the train split
+(the unimodal labels only SIMS / SIMSv2 have); ``"sims"`` in the file name; else, when every label
+of every split lies in [-1, 1], SIMS with a warning (MOSI / MOSEI labels span [-3, 3]).
+
+**Simulated text** (optional, our extension for SDUMC's text-missing protocol): a key ``text_sim``
+[N, L_s, D_t] (same feature dim as ``text``) with optional ``text_sim_lengths`` [N]; without lengths
+they come from :func:`mmsa_lengths`.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .dataset import SIM_TEXT, SPLITS, MSADataset, MSASplit, PaddedSequences
+
+LABEL_KEY = "regression_labels"
+
+
+def mmsa_lengths(x: np.ndarray) -> np.ndarray:
+    """MMSA's ``getLengths``: per sample, the index of the first frame whose feature sum is exactly 0
+    (minimum 1); the padded length when no frame sums to 0.
+
+    ``x``: [N, L, D] → int64 [N]. A real frame that happens to sum to 0 truncates the length early
+    (a known quirk of the rule, kept for compatibility).
+    """
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"mmsa_lengths expects [N, L, D], got shape {x.shape}")
+    n, length = x.shape[:2]
+    if n == 0:
+        return np.zeros(0, np.int64)
+    zero = x.sum(axis=-1) == 0
+    first = np.where(zero.any(axis=1), zero.argmax(axis=1), length)
+    return np.maximum(first, 1).astype(np.int64)
+
+
+def _as_float32(x: Any, where: str, key: str, ndim: int) -> np.ndarray:
+    try:
+        arr = np.asarray(x)
+        if arr.dtype == object:
+            arr = np.stack([np.asarray(a) for a in arr]) if arr.ndim == 1 else arr.astype(np.float64)
+        arr = arr.astype(np.float32, copy=False)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{where}: key '{key}' is not a numeric array ({e})") from None
+    if arr.ndim != ndim:
+        raise ValueError(f"{where}: key '{key}' must be {ndim}-D, got shape {arr.shape}")
+    return arr
+
+
+def _check_finite(arr: np.ndarray, where: str, key: str) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        n_nan = int(np.isnan(arr).sum())
+        raise ValueError(
+            f"{where}: key '{key}' has {int(bad.sum())} non-finite values ({n_nan} NaN); "
+            "fix the file (only -inf in 'audio' is repaired, as MMSA does)"
+        )
+
+
+def _detect_sims(path: Path, data: dict, labels: dict[str, np.ndarray], metric_dataset: str | None) -> str:
+    if metric_dataset is not None:
+        if metric_dataset not in ("mosei", "sims"):
+            raise ValueError(f"metric_dataset must be 'mosei' or 'sims', got {metric_dataset!r}")
+        return metric_dataset
+    if "regression_labels_T" in data["train"]:
+        return "sims"
+    if "sims" in path.name.lower():
+        return "sims"
+    if all(np.all(np.abs(v) <= 1.0) for v in labels.values()):
+        warnings.warn(
+            f"load_mmsa: {path}: every label lies in [-1, 1], so the data are taken as CH-SIMS "
+            "(metric_dataset='sims'); pass metric_dataset='mosei' to override",
+            stacklevel=3,
+        )
+        return "sims"
+    return "mosei"
+
+
+def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = None) -> MSADataset:
+    """Load an MMSA processed pickle as an :class:`MSADataset` (see the module docstring).
+
+    Args:
+        path: the ``.pkl`` file (e.g. ``MOSEI/Processed/unaligned_50.pkl``).
+        metric_dataset: force ``"mosei"`` or ``"sims"`` (default: detected).
+        name: the data set's name (default: ``<parent folder>/<file stem>``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a pickle, not a dict of splits, arrays of different lengths inside a split,
+            wrong ranks, NaN / infinite values, labels out of range.
+        KeyError: a missing split, or a split without ``text``/``audio``/``vision``/``regression_labels``.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"load_mmsa: {path}: no such file")
+    try:
+        with open(path, "rb") as f:
+            data = pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError, TypeError) as e:
+        raise ValueError(f"load_mmsa: {path} is not a readable pickle ({type(e).__name__}: {e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"load_mmsa: {path} holds a {type(data).__name__}, expected a dict of splits {list(SPLITS)}")
+    for s in SPLITS:
+        if s not in data:
+            raise KeyError(f"load_mmsa: {path} has no split '{s}' (top-level keys: {sorted(map(str, data))})")
+        if not isinstance(data[s], dict):
+            raise ValueError(f"load_mmsa: {path}: split '{s}' is a {type(data[s]).__name__}, expected a dict")
+        for key in ("text", "audio", "vision", LABEL_KEY):
+            if key not in data[s]:
+                raise KeyError(
+                    f"load_mmsa: {path}: split '{s}' has no key '{key}' (keys: {sorted(map(str, data[s]))})"
+                )
+
+    labels = {}
+    for s in SPLITS:
+        where = f"load_mmsa: {path}: split '{s}'"
+        y = np.asarray(data[s][LABEL_KEY], dtype=np.float32).reshape(-1)
+        if np.isnan(y).any():
+            raise ValueError(f"{where}: '{LABEL_KEY}' has {int(np.isnan(y).sum())} NaN values")
+        labels[s] = y
+    metric = _detect_sims(path, data, labels, metric_dataset)
+    bound = 1.0 if metric == "sims" else 3.0
+
+    splits: dict[str, MSASplit] = {}
+    inf_repaired: dict[str, int] = {}
+    has_sim = [SIM_TEXT in data[s] for s in SPLITS]
+    if any(has_sim) and not all(has_sim):
+        raise KeyError(
+            f"load_mmsa: {path}: '{SIM_TEXT}' is present in splits "
+            f"{[s for s, h in zip(SPLITS, has_sim) if h]} but not in the others"
+        )
+    for s in SPLITS:
+        d = data[s]
+        where = f"load_mmsa: {path}: split '{s}'"
+        y = labels[s]
+        out_of_range = np.abs(y) > bound
+        if out_of_range.any():
+            raise ValueError(
+                f"{where}: {int(out_of_range.sum())} labels outside [-{bound:g}, {bound:g}] "
+                f"(e.g. {float(y[out_of_range][0]):.4g}) for metric_dataset='{metric}'"
+            )
+        n = y.shape[0]
+        arrays = {}
+        for key in ("text", "audio", "vision") + ((SIM_TEXT,) if SIM_TEXT in d else ()):
+            arr = _as_float32(d[key], where, key, 3)
+            if key == "audio":
+                neg_inf = np.isneginf(arr)
+                count = int(neg_inf.sum())
+                if count:
+                    if arr is d[key] or not arr.flags.writeable:
+                        arr = arr.copy()
+                    arr[neg_inf] = 0.0
+                    inf_repaired[s] = count
+            _check_finite(arr, where, key)
+            arrays[key] = arr
+        # every per-sample array must have N entries
+        sized = {k: arrays[k].shape for k in arrays}
+        for key in ("text_bert", "text_lengths", "audio_lengths", "vision_lengths", f"{SIM_TEXT}_lengths", "id"):
+            if key in d:
+                sized[key] = np.shape(d[key])
+        for key, shape in sized.items():
+            if len(shape) == 0 or shape[0] != n:
+                raise ValueError(
+                    f"{where}: key '{key}' has shape {tuple(shape)} but '{LABEL_KEY}' has {n} samples; "
+                    "all arrays of a split must have one entry per sample"
+                )
+
+        text = arrays["text"]
+        if "text_bert" in d:
+            tb = np.asarray(d["text_bert"])
+            if tb.ndim != 3 or tb.shape[1] != 3 or tb.shape[2] != text.shape[1]:
+                raise ValueError(
+                    f"{where}: 'text_bert' must be [N, 3, {text.shape[1]}] (ids, mask, segments), got {tb.shape}"
+                )
+            text_len = (tb[:, 1, :] != 0).sum(axis=1).astype(np.int64)
+        elif "text_lengths" in d:  # written by save_mmsa (no token ids to take a mask from)
+            text_len = np.asarray(d["text_lengths"]).reshape(-1).astype(np.int64)
+            if text_len.size and (text_len.min() < 0 or text_len.max() > text.shape[1]):
+                raise ValueError(f"{where}: 'text_lengths' must lie in [0, {text.shape[1]}]")
+        else:
+            text_len = mmsa_lengths(text)
+        lengths = {"text": text_len}
+        for m in ("audio", "vision"):
+            x = arrays[m]
+            if f"{m}_lengths" in d:
+                lens = np.asarray(d[f"{m}_lengths"]).reshape(-1)
+                if lens.size and (lens.min() < 0 or lens.max() > x.shape[1]):
+                    raise ValueError(
+                        f"{where}: '{m}_lengths' must lie in [0, {x.shape[1]}] (the padded length of '{m}'), "
+                        f"got [{lens.min()}, {lens.max()}]"
+                    )
+                lengths[m] = lens.astype(np.int64)
+            elif "text_bert" in d and x.shape[1] == text.shape[1]:
+                lengths[m] = text_len.copy()  # aligned data: MMSA uses the text length
+            else:
+                lengths[m] = mmsa_lengths(x)
+        if SIM_TEXT in arrays:
+            if arrays[SIM_TEXT].shape[2] != text.shape[2]:
+                raise ValueError(
+                    f"{where}: '{SIM_TEXT}' has feature dim {arrays[SIM_TEXT].shape[2]} but 'text' has "
+                    f"{text.shape[2]}; simulated text must live in the text feature space"
+                )
+            key = f"{SIM_TEXT}_lengths"
+            lengths[SIM_TEXT] = (
+                np.asarray(d[key]).reshape(-1).astype(np.int64) if key in d else mmsa_lengths(arrays[SIM_TEXT])
+            )
+        sequences = {}
+        for m, arr in arrays.items():
+            arr.flags.writeable = False  # samples are views into these arrays: protect the data set
+            try:
+                sequences[m] = PaddedSequences(arr, lengths[m])
+            except ValueError as e:
+                raise ValueError(f"{where}: '{m}': {e}") from None
+        ids = [str(i) for i in d["id"]] if "id" in d else None
+        splits[s] = MSASplit(s, sequences, y, ids, source=f"load_mmsa: {path}")
+
+    if inf_repaired:
+        total = sum(inf_repaired.values())
+        warnings.warn(
+            f"load_mmsa: {path}: replaced {total} -inf audio values by 0 (MMSA convention; per split: "
+            f"{inf_repaired})",
+            stacklevel=2,
+        )
+    aligned = all(
+        splits[s].sequences["audio"].array.shape[1] == splits[s].sequences["text"].array.shape[1]
+        for s in SPLITS
+    ) and "audio_lengths" not in data["train"]
+    return MSADataset(
+        splits,
+        name=name or (f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem),
+        metric_dataset=metric,
+        info={
+            "source": "mmsa",
+            "path": str(path),
+            "aligned": bool(aligned),
+            "audio_neg_inf_repaired": inf_repaired,
+            # BERT features start with [CLS] and end with [SEP]: random_frame_missing(..., keep_text_ends=True)
+            "text_has_cls_sep": "text_bert" in data["train"],
+        },
+    )
+
+
+def save_mmsa(dataset: MSADataset, path, *, protocol: int = 4) -> Path:
+    """Write a data set as an MMSA-format pickle (unaligned layout) that :func:`load_mmsa` reads back.
+
+    Each split becomes ``{"text", "audio", "vision", "regression_labels", "id", "text_lengths",
+    "audio_lengths", "vision_lengths"}`` (+ ``"text_sim"``, ``"text_sim_lengths"``), every sequence
+    right-padded with zeros to the split's longest, float32. There is no ``text_bert`` (we have
+    features, not BERT token ids), so the reader takes text lengths from ``text_lengths`` — our
+    extension, read when present. Useful to hand synthetic data to MMSA-based code, and to test.
+    """
+    path = Path(path).expanduser()
+    data = {}
+    for s in SPLITS:
+        split = dataset[s]
+        d: dict[str, Any] = {}
+        for m in split.modalities:
+            seqs = split.sequences[m]
+            lengths = np.asarray(seqs.lengths, np.int64)
+            arr = np.zeros((len(split), max(1, int(lengths.max(initial=0))), seqs.dim), np.float32)
+            for i in range(len(split)):
+                arr[i, : lengths[i]] = seqs[i]
+            d[m] = arr
+            d[f"{m}_lengths"] = lengths
+        d[LABEL_KEY] = split.labels.astype(np.float32)
+        d["id"] = list(split.ids)
+        data[s] = d
+    with open(path, "wb") as f:
+        pickle.dump(data, f, protocol=protocol)
+    return path
