@@ -1,0 +1,216 @@
+"""CorrKD training: Modality Random Missing, the student loss, conditions, checkpoints, end to end."""
+
+import numpy as np
+import pytest
+import torch
+
+from msa_lib.data import apply_condition, make_loader, synthetic_mosei
+from msa_lib.models.corrkd import CorrKDConfig, CorrKDNet
+from msa_lib.training import predict
+from msa_lib.training.corrkd import (
+    METHODS,
+    MODALITY_SUBSETS,
+    CorrKDLossConfig,
+    CorrKDStudentLoss,
+    CorrKDTrainConfig,
+    MRMConfig,
+    condition_generator,
+    evaluate_conditions,
+    modality_random_missing,
+    run_corrkd,
+    train_student,
+    train_teacher,
+)
+
+MODS = ("text", "audio", "vision")
+
+
+def hand_batch(b=8, t=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    batch = {}
+    for m, d in zip(MODS, (6, 4, 3)):
+        batch[m] = torch.randn(b, t, d, generator=g) + 3.0  # never exactly zero
+        batch[f"{m}_mask"] = torch.ones(b, t, dtype=torch.bool)
+    batch["label"] = torch.linspace(-3, 3, b)
+    return batch
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return synthetic_mosei(n_train=48, n_valid=24, n_test=24, seed=0, text_dim=16, audio_dim=8, vision_dim=6)
+
+
+def tiny_config(**kw):
+    base = dict(
+        model=CorrKDConfig(d_model=8, n_heads=2, n_layers=1),
+        losses=CorrKDLossConfig(rcd_hidden=8),
+        epochs=1, teacher_epochs=1, batch_size=16, eval_batch_size=32, progress=False,
+        select_conditions=("complete", "only_text"),
+    )
+    base.update(kw)
+    return CorrKDTrainConfig(**base)
+
+
+# ----------------------------------------------------------------------------------------------
+# MRM
+# ----------------------------------------------------------------------------------------------
+def test_mrm_masks_match_the_drawn_subsets_and_input_untouched():
+    batch = hand_batch(b=64)
+    before = {k: v.clone() for k, v in batch.items()}
+    out = modality_random_missing(batch, torch.Generator().manual_seed(0), MRMConfig(frame_rates=(0.0,)))
+    assert all(torch.equal(before[k], batch[k]) for k in before)  # new dict, input unchanged
+    for i in range(64):
+        kept = MODALITY_SUBSETS[int(out["kept_subset"][i])]
+        for m in MODS:
+            if m in kept:
+                assert out[f"{m}_mask"][i].all() and torch.equal(out[m][i], batch[m][i])
+            else:
+                assert not out[f"{m}_mask"][i].any() and torch.all(out[m][i] == 0)
+                assert out[f"{m}_missing"][i]
+
+
+def test_mrm_is_seeded_and_roughly_uniform():
+    batch = hand_batch(b=7000, t=2)
+    a = modality_random_missing(batch, torch.Generator().manual_seed(1))
+    b = modality_random_missing(batch, torch.Generator().manual_seed(1))
+    c = modality_random_missing(batch, torch.Generator().manual_seed(2))
+    assert torch.equal(a["kept_subset"], b["kept_subset"]) and torch.equal(a["audio"], b["audio"])
+    assert not torch.equal(a["kept_subset"], c["kept_subset"])
+    counts = torch.bincount(a["kept_subset"], minlength=7).float() / 7000
+    assert torch.all((counts - 1 / 7).abs() < 0.02)
+    rates = sorted({round(float(r), 4) for r in a["frame_missing_rate"]})
+    assert rates == [k / 10 for k in range(10)]
+
+
+def test_mrm_frame_rate_and_identity():
+    batch = hand_batch(b=200, t=50)
+    only_complete = (0.0,) * 6 + (1.0,)
+    out = modality_random_missing(batch, torch.Generator().manual_seed(0), MRMConfig(only_complete, (0.0,)))
+    assert all(torch.equal(out[m], batch[m]) for m in MODS)
+    out = modality_random_missing(batch, torch.Generator().manual_seed(0), MRMConfig(only_complete, (0.5,)))
+    dropped = (out["text"] == 0).all(-1).float().mean().item()
+    assert dropped == pytest.approx(0.5, abs=0.02)
+    assert torch.equal(out["text_mask"], batch["text_mask"])  # MMSA semantics: mask unchanged
+    with pytest.raises(ValueError, match="7 weights"):
+        MRMConfig(subset_weights=(1.0, 1.0))
+    with pytest.raises(ValueError, match="frame_rates"):
+        MRMConfig(frame_rates=(1.5,))
+
+
+# ----------------------------------------------------------------------------------------------
+# the student loss
+# ----------------------------------------------------------------------------------------------
+class RecordingNet(CorrKDNet):
+    def forward(self, batch):
+        self.seen = batch
+        return super().forward(batch)
+
+
+def test_student_loss_teacher_sees_complete_student_sees_corrupted():
+    torch.manual_seed(0)
+    dims = {"text": 6, "audio": 4, "vision": 3}
+    cfg = tiny_config()
+    teacher, student = RecordingNet(dims, cfg.model), RecordingNet(dims, cfg.model)
+    loss_fn = CorrKDStudentLoss("corrkd", teacher, cfg, seed=0)
+    batch = hand_batch(b=16)
+    loss, logs = loss_fn(student, batch)
+    assert all(teacher.seen[f"{m}_mask"].all() for m in MODS)
+    assert not all(student.seen[f"{m}_mask"].all() for m in MODS)
+    assert {"task_reg", "task_ce", "scd", "cpd", "rcd", "mi_target", "mi_non_target"} <= set(logs)
+    loss.backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert all(p.grad is not None for p in loss_fn.parameters())  # the RCD critics learn too
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_uses_its_terms(method):
+    torch.manual_seed(0)
+    dims = {"text": 6, "audio": 4, "vision": 3}
+    cfg = tiny_config()
+    teacher = CorrKDNet(dims, cfg.model)
+    loss_fn = CorrKDStudentLoss(method, teacher, cfg, seed=0)
+    _, logs = loss_fn(CorrKDNet(dims, cfg.model), hand_batch())
+    expected = {
+        "corrkd": {"scd", "cpd", "rcd"}, "student_no_kd": set(), "student_plain_kd": {"kd_kl", "kd_feature"},
+        "corrkd_no_scd": {"cpd", "rcd"}, "corrkd_no_cpd": {"scd", "rcd"}, "corrkd_no_rcd": {"scd", "cpd"},
+        "corrkd_rcd_kl": {"scd", "cpd", "rcd", "kd_kl"},
+    }[method]
+    present = set(logs) & {"scd", "cpd", "rcd", "kd_kl", "kd_feature"}
+    assert present == expected
+
+
+def test_student_loss_errors():
+    with pytest.raises(ValueError, match="unknown CorrKD method"):
+        CorrKDStudentLoss("corrkd_v2", None, tiny_config())
+    with pytest.raises(ValueError, match="teacher="):
+        CorrKDStudentLoss("corrkd", None, tiny_config())
+    CorrKDStudentLoss("student_no_kd", None, tiny_config())  # no teacher needed
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation, training, checkpoints
+# ----------------------------------------------------------------------------------------------
+def test_evaluate_conditions_fixed_masks_and_parity(tiny):
+    torch.manual_seed(0)
+    net = CorrKDNet(tiny.input_dims, d_model=8, n_heads=2, n_layers=1).eval()
+    conds = ("complete", "only_audio", "frame_missing_0.4")
+    a = evaluate_conditions(net, tiny, conds, seed=3)
+    b = evaluate_conditions(net, tiny, conds, seed=3)
+    assert a == b and set(a) == set(conds)
+    loader = make_loader(tiny["test"], 32)
+    pred, _ = predict(net, loader, transform=lambda x: apply_condition(x, "only_audio"))
+    assert a["only_audio"]["MAE"] == pytest.approx(float(np.abs(pred - tiny["test"].labels).mean()), abs=1e-4)
+    g = condition_generator("frame_missing_0.4", 3)
+    pred, _ = predict(net, loader, transform=lambda x: apply_condition(x, "frame_missing_0.4", generator=g))
+    assert a["frame_missing_0.4"]["MAE"] == pytest.approx(float(np.abs(pred - tiny["test"].labels).mean()), abs=1e-4)
+    assert evaluate_conditions(net, tiny, ("frame_missing_0.4",), seed=4) != {"frame_missing_0.4": a["frame_missing_0.4"]}
+    hidden = evaluate_conditions(net, tiny, ("frame_missing_0.4",), seed=3, condition_kwargs={"hide_dropped": True})
+    assert hidden["frame_missing_0.4"] != a["frame_missing_0.4"]  # the kwargs reach random_frame_missing
+    with pytest.raises(ValueError, match="unknown condition"):
+        evaluate_conditions(net, tiny, ("no_text",))
+
+
+def test_train_teacher_student_checkpoints_and_seeds(tiny, tmp_path):
+    cfg = tiny_config()
+    teacher, hist = train_teacher(tiny, 0, config=cfg, checkpoint_dir=tmp_path)
+    assert len(hist["history"]) == 1 and all(not p.requires_grad for p in teacher.parameters())
+    again, _ = train_teacher(tiny, 0, config=cfg, checkpoint_dir=False)  # same seed, retrained
+    assert all(torch.equal(p, q) for p, q in zip(teacher.parameters(), again.parameters()))
+    loaded, hist2 = train_teacher(tiny, 0, config=cfg, checkpoint_dir=tmp_path)  # from the checkpoint
+    assert all(torch.equal(p, q) for p, q in zip(teacher.parameters(), loaded.parameters()))
+    assert hist2["best_epoch"] == hist["best_epoch"]
+    student, shist = train_student("corrkd", tiny, teacher, 0, config=cfg, checkpoint_dir=tmp_path)
+    assert "scd" in shist["history"][0] and np.isfinite(shist["best_score"])
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 2 and files[0].startswith("corrkd_corrkd_") and files[1].startswith("corrkd_teacher_")
+
+
+def test_run_corrkd_rows(tiny):
+    cfg = tiny_config()
+    run = run_corrkd(tiny, methods=("student_no_kd", "corrkd"), seeds=(0,), config=cfg,
+                     conditions=("complete", "only_text"), checkpoint_dir=False)
+    keys = {(r["method"], r["condition"], r["seed"]) for r in run.rows}
+    assert keys == {(m, c, 0) for m in ("teacher", "student_no_kd", "corrkd") for c in ("complete", "only_text")}
+    assert all("Non0_F1_score" in r["metrics"] for r in run.rows)
+    assert set(run.students) == {("student_no_kd", 0), ("corrkd", 0)} and 0 in run.teachers
+
+
+def test_corrkd_table_average_excludes_complete_and_aggregates_seeds():
+    from msa_lib.data import CORRKD_CONDITIONS
+    from msa_lib.viz.corrkd import corrkd_table
+
+    rows = []
+    for seed, offset in ((0, 0.0), (1, 0.1)):
+        for k, c in enumerate(CORRKD_CONDITIONS):
+            rows.append({"method": "corrkd", "condition": c, "seed": seed, "metrics": {"Non0_F1_score": 0.5 + offset + 0.01 * k}})
+        rows.append({"method": "corrkd", "condition": "complete", "seed": seed, "metrics": {"Non0_F1_score": 0.99}})
+    table = corrkd_table(rows, methods=["corrkd"], with_std=False)
+    assert list(table.columns) == [*CORRKD_CONDITIONS, "Avg.", "complete"]
+    # per-seed averages 52.5 and 62.5 (complete excluded) -> 57.5
+    assert table.loc["CorrKD", "Avg."] == pytest.approx(57.5)
+    assert table.loc["CorrKD", "complete"] == pytest.approx(99.0)
+    text = corrkd_table(rows, methods=["corrkd"])
+    assert text.loc["CorrKD", "Avg."] == "57.50 ± 5.00"
+    with pytest.raises(KeyError, match="no rows for method"):
+        corrkd_table(rows, methods=["student_no_kd"])
