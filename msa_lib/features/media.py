@@ -1,0 +1,165 @@
+"""Tiny raw media made on the spot: spoken sentences, drawn faces, labelled clips (notebook 06's data).
+
+Nothing here is meant to resemble CMU-MOSEI's statistics; it exists so that the path *raw media →
+features → files → loaders → model* can be run end to end offline, in seconds.
+
+* :func:`synthesize_speech` — speech from text with the ``espeak-ng`` program when it is installed
+  (Debian: ``apt-get install espeak-ng``); it writes 22 050 Hz WAV files, so reading them at 16 kHz
+  exercises the resampling repair of :func:`~msa_lib.features.audio.load_waveform`.
+* :func:`babble_waveform` — the fallback when ``espeak-ng`` is absent: a speech-like signal, one
+  voiced "syllable" per vowel group of the text (harmonics of a pitch contour, with formant-like
+  band emphasis and a syllable envelope), whose pitch rises for positive and falls for negative
+  sentiment. It is not speech; it only has speech's rhythm and spectrum shape.
+* :func:`draw_face_frames` — a cartoon face per frame (numpy only), whose mouth curvature follows the
+  sentiment, moving slightly over time.
+* :func:`make_demo_clips` — a labelled set of such clips written to disk as ``<name>.wav`` and
+  ``<name>.npy`` (frames), with transcripts.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+POSITIVE = ["I really loved this movie", "what a wonderful and happy ending", "the acting was great fun",
+            "this is the best film of the year", "I enjoyed every minute of it", "a beautiful and moving story"]
+NEGATIVE = ["I hated every minute of it", "the plot was boring and stupid", "what a terrible waste of time",
+            "this is the worst film I have seen", "the acting was awful", "a dull and painful story"]
+NEUTRAL = ["the film is about two hours long", "it was released last year", "the story takes place in a city",
+           "there are three main characters"]
+
+
+def espeak_available() -> bool:
+    """Whether the ``espeak-ng`` program is on the PATH."""
+    return shutil.which("espeak-ng") is not None
+
+
+def synthesize_speech(text: str, path, voice: str = "en", speed: int = 160, pitch: int = 50) -> Path:
+    """Speak ``text`` into the WAV file ``path`` with ``espeak-ng`` (22 050 Hz, 16-bit mono).
+
+    Raises ``RuntimeError`` when ``espeak-ng`` is absent or fails (with its message).
+    """
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise RuntimeError("synthesize_speech: espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run([exe, "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), text],
+                         capture_output=True, text=True, timeout=60)
+    if res.returncode != 0 or not path.is_file() or path.stat().st_size <= 44:
+        raise RuntimeError(f"synthesize_speech: espeak-ng failed for {text!r}: {res.stderr.strip()}")
+    return path
+
+
+def babble_waveform(text: str, sentiment: float = 0.0, sample_rate: int = 16_000, seed: int = 0) -> np.ndarray:
+    """A speech-like float32 waveform ``[N]`` for ``text`` (module docstring); ~0.18 s per syllable.
+
+    ``sentiment`` in [-3, 3] tilts the pitch contour: +3 rises by ~40 %, -3 falls by ~40 %.
+    """
+    rng = np.random.default_rng(seed)
+    syllables = max(1, len(re.findall(r"[aeiouy]+", text.lower())))
+    syl = int(0.18 * sample_rate)
+    n = syllables * syl + int(0.1 * sample_rate)
+    t = np.arange(n) / sample_rate
+    f0 = 120.0 + 10.0 * rng.standard_normal()
+    contour = f0 * (1.0 + 0.13 * float(np.clip(sentiment, -3, 3)) * (t / t[-1] - 0.5) * 2)
+    phase = 2 * np.pi * np.cumsum(contour) / sample_rate
+    formant = 500.0 + 1500.0 * rng.random(syllables)  # one "vowel" per syllable
+    wave = np.zeros(n)
+    for h in range(1, 16):
+        freq = h * contour
+        gain = np.zeros(n)
+        for s in range(syllables):
+            sl = slice(s * syl, (s + 1) * syl)
+            gain[sl] = np.exp(-((freq[sl] - formant[s]) / 400.0) ** 2) + 0.2 / h
+        wave += gain * np.sin(h * phase)
+    envelope = np.zeros(n)
+    for s in range(syllables):
+        start = s * syl + int(0.02 * sample_rate)
+        length = int(0.7 * syl)
+        envelope[start : start + length] = np.hanning(length)
+    wave = wave * envelope + 0.003 * rng.standard_normal(n)
+    return (0.3 * wave / np.abs(wave).max()).astype(np.float32)
+
+
+def draw_face_frames(sentiment: float = 0.0, n_frames: int = 8, size: int = 48, seed: int = 0) -> np.ndarray:
+    """Cartoon face frames ``[n_frames, size, size, 3]`` uint8: skin disc, two eyes, a mouth whose
+    curvature is ``sentiment / 3`` (smile > 0 > frown), with a small random head motion per frame."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    frames = np.empty((n_frames, size, size, 3), np.uint8)
+    curve = float(np.clip(sentiment, -3, 3)) / 3.0
+    drift = np.cumsum(rng.normal(0, 0.01, size=(n_frames, 2)), axis=0)
+    for i in range(n_frames):
+        cy, cx = 0.5 + drift[i, 0], 0.5 + drift[i, 1]
+        img = np.ones((size, size, 3)) * np.array([0.85, 0.9, 0.95])  # background
+        face = (yy - cy) ** 2 + (xx - cx) ** 2 < 0.38 ** 2
+        img[face] = [0.96, 0.8, 0.62]
+        for ex in (-0.13, 0.13):
+            eye = (yy - (cy - 0.1)) ** 2 + (xx - (cx + ex)) ** 2 < 0.045 ** 2
+            img[eye] = [0.1, 0.1, 0.15]
+        u = xx - cx
+        mouth_y = cy + 0.15 + curve * 0.12 * (1 - (u / 0.16) ** 2)  # image rows grow downwards: + = smile
+        mouth = (np.abs(u) < 0.16) & (np.abs(yy - mouth_y) < 0.022 + 0.004 * rng.random())
+        img[mouth] = [0.6, 0.1, 0.15]
+        frames[i] = np.clip(img * 255 + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+    return frames
+
+
+@dataclass
+class DemoClip:
+    """One generated utterance: name, transcript, label, and the files written for it."""
+
+    name: str
+    split: str
+    transcript: str
+    label: float
+    wav: Path
+    frames: Path
+
+
+def make_demo_clips(root, n_per_split=(8, 4, 4), *, use_espeak: bool | None = None, sample_rate: int = 16_000,
+                    n_frames: int = 8, frame_size: int = 48, seed: int = 0) -> tuple[list[DemoClip], str]:
+    """Write labelled demo clips under ``root/media``: ``<name>.wav`` and ``<name>.npy`` (frames).
+
+    Sentences are drawn from small positive / negative / neutral lists; the label is +2 ± 1 /
+    -2 ± 1 / 0 (on MOSEI's grid of thirds, within [-3, 3]). Speech comes from ``espeak-ng`` when
+    ``use_espeak`` is True, or None and espeak-ng is installed; otherwise from :func:`babble_waveform`.
+
+    Returns ``(clips, speech_source)`` with ``speech_source`` ``"espeak-ng"`` or ``"babble"``.
+    """
+    root = Path(root)
+    media = root / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    if use_espeak is None:
+        use_espeak = espeak_available()
+    if use_espeak and not espeak_available():
+        raise RuntimeError("make_demo_clips: use_espeak=True but espeak-ng is not installed")
+    rng = np.random.default_rng(seed)
+    clips = []
+    pools = [(POSITIVE, 2.0), (NEGATIVE, -2.0), (NEUTRAL, 0.0)]
+    k = 0
+    for split, count in zip(("train", "valid", "test"), n_per_split):
+        for _ in range(count):
+            sentences, centre = pools[k % 3]
+            text = sentences[int(rng.integers(len(sentences)))]
+            label = 0.0 if centre == 0 else float(np.clip(centre + rng.integers(-3, 4) / 3.0, -3, 3))
+            name = f"clip_{k:03d}"
+            wav = media / f"{name}.wav"
+            if use_espeak:
+                synthesize_speech(text, wav, pitch=int(50 + 8 * label))
+            else:
+                from scipy.io import wavfile
+
+                wave = babble_waveform(text, label, sample_rate, seed=seed + k)
+                wavfile.write(wav, sample_rate, (wave * 32767).astype(np.int16))
+            frames = draw_face_frames(label, n_frames + int(rng.integers(0, 5)), frame_size, seed=seed + k)
+            np.save(media / f"{name}.npy", frames)
+            clips.append(DemoClip(name, split, text, round(label, 4), wav, media / f"{name}.npy"))
+            k += 1
+    return clips, ("espeak-ng" if use_espeak else "babble")
