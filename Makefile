@@ -1,0 +1,130 @@
+# msa-missing-book: one Makefile for the set-up, the tests and the book.
+#
+#   make book   create/update .venv, build the executed book (synthetic data, quick mode), print where and how long
+#   make test   create/update .venv, run every test (unit tests + all notebooks through papermill in quick mode)
+#
+# Variables you may override:  make book PYTHON=python3.12  TORCH_SPEC="torch>=2.2"  MSA_QUICK=0
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON     ?= $(shell command -v python3.11 || command -v python3)
+VENV       ?= .venv
+# torch first, from its own spec: here `torch==2.13.0` resolves to a local CPU wheel. requirements.txt and
+# pyproject.toml never pin torch with `==` (Colab's preinstalled CUDA torch must be kept).
+TORCH_SPEC ?= torch==2.13.0
+PY         := $(VENV)/bin/python
+PIP_FLAGS  ?= --progress-bar off
+STAMP      := $(VENV)/.msa-installed
+# Quick mode by default (the notebooks' parameters cell reads MSA_QUICK); `make book MSA_QUICK=0` for full runs.
+MSA_QUICK  ?= 1
+BOOK_HTML  := _build/html
+PYTEST_ARGS ?=
+JB_FLAGS   ?= -W -n --keep-going
+
+export MSA_QUICK
+export TQDM_DISABLE ?= 1
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export PYTHONHASHSEED ?= 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv test test-unit test-notebooks test-browser book vendor student chromium \
+        sync-url constraints clean clean-book
+
+help:
+	@echo "make book        build the executed book (quick mode) into $(BOOK_HTML)"
+	@echo "make test        run all tests (unit tests + notebooks via papermill, quick mode)"
+	@echo "make test-unit   unit tests only (no notebooks, no browser)"
+	@echo "make test-notebooks   the notebooks only, through papermill"
+	@echo "make test-browser     load the built book in headless Chromium (after make book)"
+	@echo "make student     generate student versions of the notebooks into build/student/"
+	@echo "make venv        create/update $(VENV) (torch: $(TORCH_SPEC))"
+	@echo "make sync-url    rewrite badges, install cells and msa_lib.REPO_URL from _config.yml"
+	@echo "make clean       remove _build/ and build/ (keeps $(VENV))"
+
+# ---------------------------------------------------------------------------------------------------- set-up
+venv: $(STAMP)
+
+# Re-installs only when pyproject.toml, requirements.txt or constraints.txt change (or the stamp is missing).
+$(STAMP): pyproject.toml requirements.txt constraints.txt
+	@start=$$(date +%s); \
+	if [ ! -x "$(PY)" ]; then \
+	  echo ">> creating $(VENV) with $(PYTHON)"; \
+	  "$(PYTHON)" -m venv "$(VENV)"; \
+	fi; \
+	echo ">> pip: a recent version"; \
+	"$(PY)" -m pip install $(PIP_FLAGS) -q --upgrade "pip>=24.2"; \
+	echo ">> installing $(TORCH_SPEC) first (keeps a CPU wheel here; never pinned in requirements.txt)"; \
+	"$(PY)" -m pip install $(PIP_FLAGS) "$(TORCH_SPEC)"; \
+	echo ">> installing the locked set: constraints.txt (exact versions, no resolver), then msa_lib (editable)"; \
+	"$(PY)" -m pip install $(PIP_FLAGS) -q --no-deps -r constraints.txt; \
+	"$(PY)" -m pip install $(PIP_FLAGS) -q --no-deps -e . ; \
+	echo ">> registering the venv's kernel as 'python3' (papermill and the book build use it)"; \
+	"$(PY)" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (msa .venv)" >/dev/null; \
+	"$(PY)" -m pip check || { echo "!! pip check failed: constraints.txt is incomplete or inconsistent"; exit 1; }; \
+	touch "$(STAMP)"; \
+	echo ">> $(VENV) ready in $$(( $$(date +%s) - start )) s"
+
+# Regenerate constraints.txt from the current venv (after changing a dependency on purpose).
+constraints: $(STAMP)
+	@{ echo "# Exact versions tested here and in CI (pip freeze of the project's .venv, torch excluded: see Makefile TORCH_SPEC)."; \
+	   echo "# Regenerate with: make constraints"; \
+	   "$(PY)" -m pip freeze --all --exclude-editable | grep -vE '^(torch|msa.lib|pip)[=@ ]' | grep -v ' @ '; } > constraints.txt
+	@echo ">> wrote constraints.txt"
+
+# Debian's chromium (for the browser tests of the built book); installed only when missing.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+	  echo ">> chromium present: $$(command -v chromium || command -v chromium-browser)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo ">> installing Debian's chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else \
+	  echo "!! chromium missing and apt-get unavailable (not root?): the browser tests will be skipped"; \
+	fi
+
+# Widget and math JavaScript served from the book itself (no CDN): fetched from the npm registry once.
+vendor: $(STAMP)
+	@"$(PY)" scripts/fetch_vendor_js.py
+
+# ---------------------------------------------------------------------------------------------------- tests
+test: $(STAMP)
+	@start=$$(date +%s); \
+	rc=0; MPLBACKEND=$${MPLBACKEND:-Agg} "$(PY)" -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	echo ">> make test: pytest exit $$rc in $$(( $$(date +%s) - start )) s"; exit $$rc
+
+test-unit: $(STAMP)
+	MPLBACKEND=$${MPLBACKEND:-Agg} "$(PY)" -m pytest -m "not notebook and not browser" $(PYTEST_ARGS)
+
+test-notebooks: $(STAMP)
+	MPLBACKEND=$${MPLBACKEND:-Agg} "$(PY)" -m pytest -m notebook $(PYTEST_ARGS)
+
+test-browser: $(STAMP)
+	"$(PY)" -m pytest -m browser $(PYTEST_ARGS)
+
+# ---------------------------------------------------------------------------------------------------- book
+# The book executes every notebook (force mode) in quick mode unless MSA_QUICK=0. MPLBACKEND is set to the
+# inline backend: with MPLBACKEND=Agg (CI) ipykernel would not show any figure in the pages.
+book: $(STAMP) vendor
+	@start=$$(date +%s); \
+	rm -rf _build/html _build/jupyter_execute; \
+	rc=0; MPLBACKEND=module://matplotlib_inline.backend_inline \
+	  "$(VENV)/bin/jupyter-book" build . $(JB_FLAGS) || rc=$$?; \
+	secs=$$(( $$(date +%s) - start )); \
+	if [ $$rc -ne 0 ]; then echo "!! book build FAILED (exit $$rc) after $$secs s"; exit $$rc; fi; \
+	echo "$$secs" > _build/build_seconds.txt; \
+	echo ""; \
+	echo ">> book built in $$secs s (MSA_QUICK=$(MSA_QUICK)): $$(pwd)/$(BOOK_HTML)/index.html"
+
+student: $(STAMP)
+	"$(PY)" scripts/make_student_versions.py --out build/student
+
+sync-url: $(STAMP)
+	"$(PY)" scripts/sync_repo_url.py
+
+clean-book:
+	rm -rf _build
+
+clean: clean-book
+	rm -rf build .pytest_cache

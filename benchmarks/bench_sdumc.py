@@ -1,0 +1,218 @@
+"""SDUMC speed benchmark: one double-flow training step, and Rank-N-Contrast vs its loop form.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_sdumc.py            # everything (CPU, a few minutes)
+    .venv/bin/python benchmarks/bench_sdumc.py --only rnc                    # one section
+    .venv/bin/python benchmarks/bench_sdumc.py --device cuda                 # the step on a GPU
+
+Sections:
+
+* ``params``: trainable parameters of the default UMCANet at SDUMC's input dims (1024/4096/1024), with
+  and without MIA (the official model: 3,857,291 trainable, MIA switched off).
+* ``step``: one SDUMC training step — teacher and student flows, all six loss terms, backward, Adam —
+  at B=32 with T_audio/T_text/T_vision = 300/32/200 and at SDUMC's MOSEI shapes B=96, 600/64/400
+  (simulated text as long as the text). Median step time over ``--iters`` steps after two warm-up
+  steps, samples/s, and the peak resident memory of a fresh process per configuration. Two variants:
+  ``ours`` (defaults: masks, one fused 2B pass, shared audio/vision projections, one frame-dropout
+  mask) and ``official-like`` (``use_masks=False`` and ``independent_frame_dropout=True``: the flows
+  run as two separate passes, as the official code does; the cross-attention is still our batched
+  product), plus ``ours-shared-av`` (``UMCAConfig.shared_av_frames=True``: the flows share the audio /
+  vision frame-dropout mask, so that frame-level work is done once). reference/sdumc.md reports ~0.9 s (B=32) and 8.5–13 s (B=96) per step for the official
+  implementation on this kind of 2-core machine.
+* ``rnc``: forward + backward of Rank-N-Contrast at B=96 (192 embeddings of dim 64, SDUMC's tie
+  tolerance): the official loop form vs :func:`msa_lib.losses.rnc_loss` (sorted and dense), with the
+  values to show they agree.
+
+Timings on a shared machine are noisy: the script prints the load average next to its figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+SDUMC_DIMS = {"audio": 1024, "text": 4096, "vision": 1024, "text_sim": 4096}
+SHAPES = {"B32": (32, 300, 32, 200), "B96_mosei": (96, 600, 64, 400)}
+
+
+def load() -> str:
+    try:
+        return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "load average n/a"
+
+
+def make_batch(b: int, t_audio: int, t_text: int, t_vision: int, seed: int = 0) -> dict:
+    """A random MOSEI-shaped batch; every sample 60–100 % of the batch maximum long."""
+    g = torch.Generator().manual_seed(seed)
+    batch = {}
+    for m, t in (("audio", t_audio), ("text", t_text), ("vision", t_vision), ("text_sim", t_text)):
+        x = torch.randn(b, t, SDUMC_DIMS[m], generator=g)
+        lengths = (t * (0.6 + 0.4 * torch.rand(b, generator=g))).long().clamp(min=1)
+        lengths[0] = t
+        mask = torch.arange(t)[None, :] < lengths[:, None]
+        batch[m] = x * mask[..., None]
+        batch[f"{m}_mask"] = mask
+    batch["label"] = (torch.randint(-9, 10, (b,), generator=g) / 3).float()
+    return batch
+
+
+def bench_params() -> dict:
+    from msa_lib.models import UMCANet
+    from msa_lib.training import count_parameters
+
+    dims = {k: v for k, v in SDUMC_DIMS.items() if k != "text_sim"}
+    with torch.device("meta"):
+        with_mia = count_parameters(UMCANet(dims))
+        no_mia = count_parameters(UMCANet(dims, use_mia=False))
+    official = 3_857_291
+    print(f"[params] UMCANet at SDUMC dims: {with_mia:,} trainable with MIA (default for sdumc), "
+          f"{no_mia:,} without (official model: {official:,}); with MIA = {100 * (with_mia / official - 1):+.1f}% "
+          "of the official count")
+    return {"with_mia": with_mia, "without_mia": no_mia, "official": official}
+
+
+def one_step_config(shape: str, variant: str, iters: int, device: str) -> dict:
+    """Time one configuration (meant to run in a fresh process, for a clean peak-memory figure)."""
+    from msa_lib.losses import SelfDistillationLoss
+    from msa_lib.models import UMCANet
+
+    torch.manual_seed(0)
+    b, ta, tt, tv = SHAPES[shape]
+    overrides = {"ours": {}, "ours-shared-av": {"shared_av_frames": True},
+                 "official-like": {"use_masks": False, "independent_frame_dropout": True}}[variant]
+    model = UMCANet(SDUMC_DIMS, **overrides).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-5)
+    criterion = SelfDistillationLoss()
+    batch = {k: v.to(device) for k, v in make_batch(b, ta, tt, tv).items()}
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    times = []
+    for i in range(iters + 2):
+        sync()
+        t0 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        teacher, student = model.double_flow(batch)
+        loss, _ = criterion(teacher, student, batch["label"])
+        loss.backward()
+        optimizer.step()
+        sync()
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    step = statistics.median(times)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = {"shape": shape, "variant": variant, "batch": b, "T_audio_text_vision": [ta, tt, tv], "step_s": step,
+           "min_s": min(times), "samples_per_s": b / step, "peak_rss_mb": peak_mb, "iters": iters,
+           "threads": torch.get_num_threads(), "device": device}
+    if device.startswith("cuda"):
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def bench_step(iters: int, device: str, shapes, variants) -> list[dict]:
+    results = []
+    for shape in shapes:
+        for variant in variants:
+            cmd = [sys.executable, __file__, "--_one", shape, variant, "--iters", str(iters), "--device", device]
+            res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            results.append(res)
+            b, (ta, tt, tv) = res["batch"], res["T_audio_text_vision"]
+            print(f"[step] {shape:10s} B={b:3d} T={ta}/{tt}/{tv} {variant:14s}: {res['step_s']:.3f} s/step "
+                  f"(min {res['min_s']:.3f}), {res['samples_per_s']:.1f} samples/s, peak RSS {res['peak_rss_mb']:.0f} MB"
+                  + (f", peak CUDA {res['peak_cuda_mb']:.0f} MB" if "peak_cuda_mb" in res else "")
+                  + f"  [{res['threads']} threads, {load()}]", flush=True)
+    return results
+
+
+def official_rnc_loop(features, labels, temperature=2.0, tie_tolerance=1e-4):
+    """The official RnCLoss forward (SDUMC's ``toolkit/utils/loss.py``): a loop over columns."""
+    features = torch.cat(torch.unbind(features, dim=1), dim=0)
+    labels = labels[:, None].repeat(2, 1)
+    label_diffs = torch.abs(labels[:, None, :] - labels[None, :, :]).sum(dim=-1)
+    logits = -(features[:, None, :] - features[None, :, :]).norm(2, dim=-1) / temperature
+    logits_max, _ = torch.max(logits, dim=1, keepdim=True)
+    logits = logits - logits_max.detach()
+    exp_logits = logits.exp()
+    n = logits.shape[0]
+    keep = (1 - torch.eye(n)).bool()
+    logits = logits.masked_select(keep).view(n, n - 1)
+    exp_logits = exp_logits.masked_select(keep).view(n, n - 1)
+    label_diffs = label_diffs.masked_select(keep).view(n, n - 1)
+    loss = 0.0
+    for k in range(n - 1):
+        neg_mask = (label_diffs >= label_diffs[:, k].view(-1, 1) - tie_tolerance).float()
+        pos_log_probs = logits[:, k] - torch.log((neg_mask * exp_logits).sum(dim=-1))
+        loss = loss + -(pos_log_probs / (n * (n - 1))).sum()
+    return loss
+
+
+def bench_rnc(iters: int) -> dict:
+    from msa_lib.losses import rnc_loss
+
+    torch.manual_seed(0)
+    b, d = 96, 64
+    feats = torch.randn(b, 2, d, requires_grad=True)
+    labels = (torch.randint(-9, 10, (b,)) / 3).float()
+
+    def timeit(fn, n):
+        for _ in range(2):
+            fn().backward()
+        ts = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn().backward()
+            ts.append(time.perf_counter() - t0)
+        return statistics.median(ts)
+
+    loop_value = official_rnc_loop(feats, labels).item()
+    loop_s = timeit(lambda: official_rnc_loop(feats, labels), max(3, iters // 4))
+    out = {"loop_s": loop_s, "loop_value": loop_value}
+    for method in ("sorted", "dense"):
+        value = rnc_loss(feats, labels, tie_tolerance=1e-4, method=method).item()
+        sec = timeit(lambda: rnc_loss(feats, labels, tie_tolerance=1e-4, method=method), iters)
+        out[method] = {"s": sec, "value": value, "speedup": loop_s / sec}
+    print(f"[rnc] B=96 (n=192, D=64) fwd+bwd: loop form {1e3 * loop_s:.1f} ms (value {loop_value:.6f}); "
+          f"rnc_loss sorted {1e3 * out['sorted']['s']:.2f} ms ({out['sorted']['speedup']:.1f}x, value "
+          f"{out['sorted']['value']:.6f}); dense {1e3 * out['dense']['s']:.2f} ms ({out['dense']['speedup']:.1f}x)  "
+          f"[{torch.get_num_threads()} threads, {load()}]")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="SDUMC speed benchmark")
+    parser.add_argument("--only", nargs="+", choices=["params", "step", "rnc"], default=["params", "rnc", "step"])
+    parser.add_argument("--iters", type=int, default=5, help="timed steps per configuration")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
+    parser.add_argument("--variants", nargs="+", choices=["ours", "ours-shared-av", "official-like"],
+                        default=["ours", "ours-shared-av", "official-like"])
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._one:
+        print(json.dumps(one_step_config(args._one[0], args._one[1], args.iters, args.device)))
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, {load()}")
+    results = {}
+    if "params" in args.only:
+        results["params"] = bench_params()
+    if "rnc" in args.only:
+        results["rnc"] = bench_rnc(max(args.iters, 10))
+    if "step" in args.only:
+        results["step"] = bench_step(args.iters, args.device, args.shapes, args.variants)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

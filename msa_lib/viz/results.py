@@ -1,0 +1,128 @@
+"""The book's results overview: which results file each number comes from, and the headline tables.
+
+Every number the book quotes comes from a run recorded in ``results/<name>.json`` (full mode, committed) or,
+when that file does not exist yet, ``results/quick/<name>.json`` (quick mode, written by the tests and the
+book build). :func:`load_for_book` picks the full file when there is one and says which it used;
+:func:`provenance_banner` turns that into a warning for the page, and :func:`provenance_table` lists, for
+every file, its mode, seeds, data set, date and the command that made it. The plots themselves are drawn by
+the chapter modules (:mod:`msa_lib.viz.sdumc`, :mod:`msa_lib.viz.corrkd`) so that the overview shows exactly
+the figures of the chapters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..training.results import load_results, results_path
+
+#: the results files the book draws on, with the notebook that writes each
+BOOK_RESULTS = {
+    "missing_text": "notebooks/04_missing_text_evaluation.ipynb",
+    "corrkd": "notebooks/05_corrkd.ipynb",
+}
+
+HEADLINE_METRICS = ("MAE", "Corr", "Non0_acc_2", "Non0_F1_score", "Mult_acc_7")
+
+
+@dataclass(frozen=True)
+class ResultsSource:
+    """One results file as the book uses it."""
+
+    name: str
+    path: Path | None          # None: neither the full nor the quick file exists
+    quick: bool
+    data: dict[str, Any] | None
+
+    @property
+    def available(self) -> bool:
+        return self.data is not None
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        if self.data is None:
+            raise FileNotFoundError(f"no results for {self.name!r}: {self.how_to_make()}")
+        return list(self.data["rows"])
+
+    def how_to_make(self) -> str:
+        notebook = BOOK_RESULTS.get(self.name, f"the notebook that writes {self.name}.json")
+        return (f"run `papermill {notebook} out.ipynb -k python3 --cwd notebooks -p QUICK False` "
+                f"(full, writes results/{self.name}.json) or `make test` (quick, writes results/quick/)")
+
+
+def load_for_book(name: str) -> ResultsSource:
+    """``results/<name>.json`` if it exists, else ``results/quick/<name>.json``, else an unavailable source."""
+    for quick in (False, True):
+        path = results_path(name, quick=quick)
+        if path.is_file():
+            return ResultsSource(name=name, path=path, quick=quick, data=load_results(name, quick=quick))
+    return ResultsSource(name=name, path=None, quick=True, data=None)
+
+
+def provenance_banner(sources: Sequence[ResultsSource]) -> str | None:
+    """Markdown for a warning when any number on the page is a quick-mode (or missing) result, else None."""
+    quick = [s.name for s in sources if s.available and s.quick]
+    absent = [s.name for s in sources if not s.available]
+    if not quick and not absent:
+        return None
+    lines = []
+    if quick:
+        lines.append(
+            "**Quick-mode numbers.** " + ", ".join(f"`{n}`" for n in quick)
+            + " come from `results/quick/`: a smoke-test run on a small synthetic set with few epochs and seeds. "
+            "They show that the pipeline works, not how well the methods work. The full-mode files "
+            "(`results/<name>.json`) replace them as soon as they exist."
+        )
+    if absent:
+        lines.append("**Not run yet.** " + "; ".join(f"`{s.name}`: {s.how_to_make()}" for s in sources
+                                                      if not s.available) + ".")
+    return "\n\n".join(lines)
+
+
+def provenance_table(sources: Sequence[ResultsSource]):
+    """One line per results file: mode, data set, seeds, number of rows, date, and the command that made it."""
+    import pandas as pd
+
+    records = []
+    for s in sources:
+        if not s.available:
+            records.append({"results": s.name, "file": "—", "mode": "not run", "dataset": "", "seeds": "",
+                            "rows": 0, "created": "", "command": ""})
+            continue
+        d = s.data
+        try:
+            shown = s.path.relative_to(s.path.parents[2] if s.quick else s.path.parents[1])
+        except (ValueError, IndexError):
+            shown = s.path
+        records.append({
+            "results": s.name,
+            "file": str(shown),
+            "mode": "quick" if d.get("quick", s.quick) else "full",
+            "dataset": d.get("dataset", ""),
+            "seeds": ", ".join(str(x) for x in d.get("seeds", [])),
+            "rows": len(d["rows"]),
+            "created": d.get("created", ""),
+            "command": d.get("command", ""),
+        })
+    return pd.DataFrame.from_records(records).set_index("results")
+
+
+def headline_table(source: ResultsSource, methods: Sequence[str] | None = None,
+                   conditions: Sequence[str] | None = None, metrics: Sequence[str] = HEADLINE_METRICS,
+                   digits: int = 3):
+    """Mean ± std over seeds of the headline metrics, one line per (method, condition), in the file's order,
+    restricted to ``methods`` / ``conditions`` when given (unknown names are an error, not an empty table)."""
+    from ..training.results import results_table
+
+    rows = source.rows
+    for label, wanted, key in (("methods", methods, "method"), ("conditions", conditions, "condition")):
+        if wanted is not None:
+            have = {r[key] for r in rows}
+            unknown = [w for w in wanted if w not in have]
+            if unknown:
+                raise KeyError(f"headline_table({source.name!r}): unknown {label} {unknown}; have {sorted(have)}")
+    picked = [r for r in rows
+              if (methods is None or r["method"] in methods) and (conditions is None or r["condition"] in conditions)]
+    present = [m for m in metrics if all(m in r["metrics"] for r in picked)]
+    return results_table(picked, present, digits=digits)
