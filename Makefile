@@ -29,7 +29,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED ?= 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv test test-unit test-notebooks test-browser book vendor student chromium \
+.PHONY: help venv test test-unit test-notebooks test-browser book vendor student chromium system-packages \
         sync-url constraints clean clean-book
 
 help:
@@ -40,6 +40,7 @@ help:
 	@echo "make test-browser     load the built book in headless Chromium (after make book)"
 	@echo "make student     generate student versions of the notebooks into build/student/"
 	@echo "make venv        create/update $(VENV) (torch: $(TORCH_SPEC))"
+	@echo "make system-packages  apt-get chromium and espeak-ng when missing (browser tests, chapter 06)"
 	@echo "make sync-url    rewrite badges, install cells and msa_lib.REPO_URL from _config.yml"
 	@echo "make clean       remove _build/ and build/ (keeps $(VENV))"
 
@@ -73,16 +74,23 @@ constraints: $(STAMP)
 	   "$(PY)" -m pip freeze --all --exclude-editable | grep -vE '^(torch|msa.lib|pip)[=@ ]' | grep -v ' @ '; } > constraints.txt
 	@echo ">> wrote constraints.txt"
 
-# Debian's chromium (for the browser tests of the built book); installed only when missing.
-chromium:
-	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
-	  echo ">> chromium present: $$(command -v chromium || command -v chromium-browser)"; \
+# Debian packages the tests use: chromium (browser tests of the built book) and espeak-ng (chapter 06 speaks its
+# demo clips; without it the chapter falls back to generated babble and one feature test is skipped).
+# Installed with apt-get only when missing; `make chromium` is kept as an alias.
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	if [ -z "$$missing" ]; then \
+	  echo ">> system packages present: $$(command -v chromium || command -v chromium-browser), $$(command -v espeak-ng)"; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  echo ">> installing Debian's chromium (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  echo ">> installing Debian's$$missing (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else \
-	  echo "!! chromium missing and apt-get unavailable (not root?): the browser tests will be skipped"; \
+	  echo "!!$$missing missing and apt-get unavailable (not root?): the browser tests / espeak-ng test will be skipped"; \
 	fi
+
+chromium: system-packages
 
 # Widget and math JavaScript served from the book itself (no CDN): fetched from the npm registry once.
 vendor: $(STAMP)

@@ -5,28 +5,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from nbgen import Notebook
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-ROOT = Path(__file__).resolve().parents[1]
-NAME = "06_from_raw_media.ipynb"
-BADGE = (
-    "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-    f"(https://colab.research.google.com/github/msa-missing/msa-missing-book/blob/main/notebooks/{NAME})"
-)
-
-cells = []
-
-
-def md(text: str, **meta):
-    cells.append(new_markdown_cell(text.strip("\n"), metadata=meta))
-
-
-def code(text: str, tags: list[str] | None = None):
-    meta = {"tags": tags} if tags else {}
-    cells.append(new_code_cell(text.strip("\n"), metadata=meta))
+nb = Notebook("06_from_raw_media.ipynb")
+md, code, BADGE = nb.md, nb.code, nb.badge
 
 
 md(f"""
@@ -611,15 +593,5 @@ for m in ("text", "audio", "vision"):
 ''', tags=["solution"])
 
 
-def main() -> None:
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.metadata["language_info"] = {"name": "python"}
-    out = ROOT / "notebooks" / NAME
-    nbformat.validate(nb)
-    nbformat.write(nb, out)
-    print(f"wrote {out} ({len(cells)} cells)")
-
-
 if __name__ == "__main__":
-    main()
+    nb.write()

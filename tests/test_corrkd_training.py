@@ -214,3 +214,23 @@ def test_corrkd_table_average_excludes_complete_and_aggregates_seeds():
     assert text.loc["CorrKD", "Avg."] == "57.50 ± 5.00"
     with pytest.raises(KeyError, match="no rows for method"):
         corrkd_table(rows, methods=["student_no_kd"])
+
+
+def test_f1_and_mae_curves_plot_the_mean_over_seeds_per_rate():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from msa_lib.viz.corrkd import plot_f1_and_mae_vs_rate
+
+    rows = [{"method": m, "condition": f"frame_missing_{p:.1f}", "seed": seed,
+             "metrics": {"Non0_F1_score": 0.8 - p / 2 + 0.02 * seed - (0.1 if m == "b" else 0.0), "MAE": 0.5 + p}}
+            for m in ("a", "b") for seed in (0, 1) for p in (0.0, 0.5, 0.9)]
+    rows.append({"method": "a", "condition": "only_text", "seed": 0, "metrics": {"Non0_F1_score": 0.0, "MAE": 9.0}})
+    fig = plot_f1_and_mae_vs_rate(rows, methods=["a", "b"], title="T: ")
+    f1_ax, mae_ax = fig.axes
+    assert f1_ax.get_title().startswith("T: Non0 F1") and mae_ax.get_title().startswith("T: MAE")
+    (xa, ya), (xb, yb) = [line.get_data() for line in f1_ax.get_lines()]
+    np.testing.assert_allclose(xa, [0.0, 0.5, 0.9])  # the whole-modality row is not a rate
+    np.testing.assert_allclose(ya, 100 * (0.8 - np.array([0.0, 0.5, 0.9]) / 2 + 0.01))  # mean of seeds 0 and 1
+    np.testing.assert_allclose(ya - yb, 10.0)
+    np.testing.assert_allclose(mae_ax.get_lines()[0].get_data()[1], [0.5, 1.0, 1.4])  # MAE unscaled

@@ -32,6 +32,7 @@ __all__ = [
     "corrkd_table",
     "condition_means",
     "plot_metric_vs_rate",
+    "plot_f1_and_mae_vs_rate",
     "missing_rate_widget",
     "plot_condition_bars",
     "plot_learning_curves",
@@ -234,6 +235,19 @@ def plot_metric_vs_rate(rows: Sequence[Mapping], metric: str = "Non0_F1_score", 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_f1_and_mae_vs_rate(rows: Sequence[Mapping], methods: Sequence[str] | None = None, title: str = ""):
+    """CorrKD's frame-level curves side by side: Non0 F1 (×100, higher is better) and MAE (lower is better)
+    versus the frame-missing rate, with ``title`` before each panel's name. Returns the figure."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    plot_metric_vs_rate(rows, "Non0_F1_score", methods=methods, ax=axes[0])
+    plot_metric_vs_rate(rows, "MAE", methods=methods, scale=1.0, ax=axes[1])
+    axes[0].set_title(f"{title}Non0 F1 vs frame-missing rate")
+    axes[1].set_title(f"{title}MAE vs frame-missing rate (lower is better)")
+    fig.tight_layout()
+    return fig
 
 
 def missing_rate_widget(rows: Sequence[Mapping], methods: Sequence[str] | None = None,
