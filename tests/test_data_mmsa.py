@@ -267,3 +267,76 @@ def test_save_mmsa_round_trip(tmp_path):
         for i in range(len(ds[s])):
             for m in ds.input_dims:
                 np.testing.assert_array_equal(back[s][i][m], ds[s][i][m])
+
+
+# ------------------------------------------------------------------------------------ MulT pickles
+def _mult_split(rng, n, *, aligned=True, left=True, length=10, dims=(6, 5, 4)):
+    """A MulT split: GloVe-like text with zero rows at padding, labels [N, 1, 1], 3 byte-string id fields;
+    zero padding in front (CMU-SDK default) or behind."""
+    lens = rng.integers(2, length + 1, n)
+    lens[0] = length  # one full-length sample, as real files have
+    arrays = {}
+    for m, dim in zip(("text", "audio", "vision"), dims):
+        x = np.zeros((n, length, dim))
+        for i, k in enumerate(lens):
+            frames = rng.standard_normal((k, dim)) + 3
+            if left:
+                x[i, length - k:] = frames
+            else:
+                x[i, :k] = frames
+        arrays[m] = x
+    if not aligned:  # unaligned: audio / vision on their own time axes, padded behind
+        arrays["audio"] = np.concatenate([arrays["audio"], np.zeros((n, 3, dims[1]))], axis=1)
+    d = dict(arrays)
+    d["labels"] = (rng.integers(-9, 10, n) / 3).reshape(n, 1, 1).astype(np.float32)
+    d["id"] = np.array([[b"vid%d" % i, b"%d" % i, b"0"] for i in range(n)])
+    return d, lens
+
+
+def test_mult_left_padded_aligned_pickle_is_moved_to_the_right(tmp_path):
+    rng = np.random.default_rng(3)
+    data, lens = {}, {}
+    for s, n in SIZES.items():
+        data[s], lens[s] = _mult_split(rng, n)
+    with pytest.warns(UserWarning, match="padded on the left") as record:
+        ds = load_mmsa(_write(tmp_path, "mosei_senti_data.pkl", data))
+    assert len([w for w in record if "padded on the left" in str(w.message)]) == 1
+    assert ds.info["left_padding_moved"]["train"] == ["text", "audio", "vision"]
+    for s in SIZES:
+        split = ds[s]
+        np.testing.assert_allclose(split.labels, data[s]["labels"].reshape(-1))
+        for i, k in enumerate(lens[s]):
+            sample = split[i]
+            for m in ("text", "audio", "vision"):
+                # the real frames, in order, now first; nothing lost, nothing invented
+                np.testing.assert_allclose(sample[m], data[s][m][i, 10 - k:].astype(np.float32))
+    assert ds["train"].ids[1] == "vid1$_$1$_$0"
+    batch = next(iter(make_loader(ds["train"], batch_size=6)))
+    assert batch["text_mask"].sum(1).tolist() == list(lens["train"])
+    assert batch["text_mask"][:, 0].all()  # right padding: every sample starts with a real frame
+
+
+def test_mult_right_padded_unaligned_pickle_is_left_alone(tmp_path):
+    rng = np.random.default_rng(4)
+    data, lens = {}, {}
+    for s, n in SIZES.items():
+        data[s], lens[s] = _mult_split(rng, n, aligned=False, left=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no padding warning
+        ds = load_mmsa(_write(tmp_path, "mosei_senti_data_noalign.pkl", data))
+    assert ds.info["left_padding_moved"] == {}
+    for i, k in enumerate(lens["valid"]):
+        for m in ("text", "audio", "vision"):
+            assert len(ds["valid"][i][m]) == k
+            np.testing.assert_allclose(ds["valid"][i][m], data["valid"][m][i, :k].astype(np.float32))
+
+
+def test_mult_emotion_labels_are_refused(tmp_path):
+    rng = np.random.default_rng(5)
+    data = {s: _mult_split(rng, n)[0] for s, n in SIZES.items()}
+    data["valid"]["labels"] = np.zeros((SIZES["valid"], 4, 2), np.float32)  # IEMOCAP one-hots
+    with pytest.raises(ValueError, match=r"split 'valid'.*'labels' has shape \(3, 4, 2\).*IEMOCAP"):
+        load_mmsa(_write(tmp_path, "iemocap_data.pkl", data))
+    del data["valid"]["labels"]
+    with pytest.raises(KeyError, match="split 'valid' has no key 'regression_labels' \\(MMSA\\) or 'labels'"):
+        load_mmsa(_write(tmp_path, "nolabels.pkl", data))

@@ -23,6 +23,19 @@ Conventions we follow, as MMSA's ``data_loader.py`` does:
     :func:`mmsa_lengths`, MMSA's ``getLengths``.
 * **labels**: ``regression_labels`` (flattened, float32).
 
+**MulT pickles** (``yaohungt/Multimodal-Transformer``: ``mosi_data.pkl``, ``mosei_senti_data.pkl`` and their
+``_noalign`` versions — the GloVe / COVAREP / Facet features CorrKD used; reference/data_and_metrics.md §2) are
+read too: the same split dicts with the sentiment under ``labels`` [N, 1, 1] instead of ``regression_labels``
+(IEMOCAP's emotion one-hots [N, 4, 2] are refused: they are not sentiment scores), no lengths and no token ids.
+Such files may be zero-padded **on the left** (the CMU-SDK's ``get_tensors`` default). Where there are no
+lengths and no ``text_bert``, :func:`_padding_start` decides per modality whether the padded samples are padded
+at the front (the first real frame later than 0, the last one at the end) or at the back, from the majority of
+padded samples; left-padded arrays are shifted so that each sample's frames start at 0 (right padding, which
+every model here expects), with one warning naming the split and keys, and the lengths become the number of
+frames from the first non-zero one. In a word-aligned file (audio and vision as long as the text) the text's
+padding is applied to all three, as they share the time axis. Without this, MMSA's zero-frame rule would give a
+left-padded sample length 1.
+
 **CH-SIMS detection** (``metric_dataset="sims"``: SIMS metrics and labels in [-1, 1]), first rule
 that applies: the ``metric_dataset=`` argument; a ``regression_labels_T`` key in the train split
 (the unimodal labels only SIMS / SIMSv2 have); ``"sims"`` in the file name; else, when every label
@@ -63,6 +76,56 @@ def mmsa_lengths(x: np.ndarray) -> np.ndarray:
     zero = x.sum(axis=-1) == 0
     first = np.where(zero.any(axis=1), zero.argmax(axis=1), length)
     return np.maximum(first, 1).astype(np.int64)
+
+
+def _padding_start(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Where each sample's real frames start, and whether ``x`` is padded on the left.
+
+    ``x``: [N, L, D]; a frame is real when any of its features is non-zero. Returns ``(first, left)``:
+    ``first`` int64 [N], the index of the first real frame (L when there is none), and ``left``, True when
+    more of the padded samples have their zeros in front (first > 0, last real frame at L - 1) than behind
+    (first = 0, last < L - 1).
+    """
+    real = np.concatenate([(x[i:i + 1024] != 0).any(axis=2) for i in range(0, len(x), 1024)] or
+                          [np.zeros((0, x.shape[1]), bool)])  # in chunks: no [N, L, D] boolean temporary
+    length = real.shape[1]
+    has_real = real.any(axis=1)
+    first = np.where(has_real, real.argmax(axis=1), length).astype(np.int64)
+    last = np.where(has_real, length - 1 - real[:, ::-1].argmax(axis=1), -1)
+    in_front = int(((first > 0) & (last == length - 1)).sum())
+    behind = int(((first == 0) & (last < length - 1)).sum())
+    return first, in_front > behind
+
+
+def _move_padding_to_the_right(x: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shift sample i's frames ``[first_i, L)`` to ``[0, L - first_i)`` (zeros after); returns
+    ``(shifted [N, L, D] float32, lengths int64 [N])``, lengths at least 1 as MMSA's ``getLengths``."""
+    length = x.shape[1]
+    source = np.arange(length)[None, :] + first[:, None]  # [N, L]
+    shifted = np.take_along_axis(x, np.minimum(source, length - 1)[:, :, None], axis=1)
+    shifted[source >= length] = 0.0
+    return shifted, np.maximum(length - first, 1).astype(np.int64)
+
+
+def _labels_of(split: dict, where: str) -> tuple[np.ndarray, str]:
+    """The sentiment scores of a split, float32 [N], from ``regression_labels`` (MMSA) or ``labels`` (MulT)."""
+    if LABEL_KEY in split:
+        return np.asarray(split[LABEL_KEY], dtype=np.float32).reshape(-1), LABEL_KEY
+    raw = np.asarray(split["labels"], dtype=np.float32)
+    if raw.ndim == 0 or int(np.prod(raw.shape[1:])) != 1:
+        raise ValueError(
+            f"{where}: 'labels' has shape {raw.shape}; expected one sentiment score per sample ([N], [N, 1] or "
+            "MulT's [N, 1, 1]). IEMOCAP's emotion labels [N, 4, 2] are classification targets, not supported"
+        )
+    return raw.reshape(-1), "labels"
+
+
+def _sample_ids(raw) -> list[str]:
+    """Ids as strings; MulT stores several byte-string fields per sample, joined here with MMSA's ``$_$``."""
+    def text(v):
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    return ["$_$".join(text(v) for v in np.ravel(i)) if np.ndim(i) else text(i) for i in raw]
 
 
 def _as_float32(x: Any, where: str, key: str, ndim: int) -> np.ndarray:
@@ -119,7 +182,8 @@ def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = Non
         FileNotFoundError: no such file.
         ValueError: not a pickle, not a dict of splits, arrays of different lengths inside a split,
             wrong ranks, NaN / infinite values, labels out of range.
-        KeyError: a missing split, or a split without ``text``/``audio``/``vision``/``regression_labels``.
+        KeyError: a missing split, or a split without ``text``/``audio``/``vision`` or without labels
+            (``regression_labels``, or MulT's ``labels``).
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -136,24 +200,30 @@ def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = Non
             raise KeyError(f"load_mmsa: {path} has no split '{s}' (top-level keys: {sorted(map(str, data))})")
         if not isinstance(data[s], dict):
             raise ValueError(f"load_mmsa: {path}: split '{s}' is a {type(data[s]).__name__}, expected a dict")
-        for key in ("text", "audio", "vision", LABEL_KEY):
+        for key in ("text", "audio", "vision"):
             if key not in data[s]:
                 raise KeyError(
                     f"load_mmsa: {path}: split '{s}' has no key '{key}' (keys: {sorted(map(str, data[s]))})"
                 )
+        if LABEL_KEY not in data[s] and "labels" not in data[s]:
+            raise KeyError(
+                f"load_mmsa: {path}: split '{s}' has no key '{LABEL_KEY}' (MMSA) or 'labels' (MulT) "
+                f"(keys: {sorted(map(str, data[s]))})"
+            )
 
-    labels = {}
+    labels, label_keys = {}, {}
     for s in SPLITS:
         where = f"load_mmsa: {path}: split '{s}'"
-        y = np.asarray(data[s][LABEL_KEY], dtype=np.float32).reshape(-1)
+        y, label_key = _labels_of(data[s], where)
         if np.isnan(y).any():
-            raise ValueError(f"{where}: '{LABEL_KEY}' has {int(np.isnan(y).sum())} NaN values")
-        labels[s] = y
+            raise ValueError(f"{where}: '{label_key}' has {int(np.isnan(y).sum())} NaN values")
+        labels[s], label_keys[s] = y, label_key
     metric = _detect_sims(path, data, labels, metric_dataset)
     bound = 1.0 if metric == "sims" else 3.0
 
     splits: dict[str, MSASplit] = {}
     inf_repaired: dict[str, int] = {}
+    left_padded: dict[str, list[str]] = {}
     has_sim = [SIM_TEXT in data[s] for s in SPLITS]
     if any(has_sim) and not all(has_sim):
         raise KeyError(
@@ -192,7 +262,7 @@ def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = Non
         for key, shape in sized.items():
             if len(shape) == 0 or shape[0] != n:
                 raise ValueError(
-                    f"{where}: key '{key}' has shape {tuple(shape)} but '{LABEL_KEY}' has {n} samples; "
+                    f"{where}: key '{key}' has shape {tuple(shape)} but '{label_keys[s]}' has {n} samples; "
                     "all arrays of a split must have one entry per sample"
                 )
 
@@ -209,11 +279,24 @@ def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = Non
             if text_len.size and (text_len.min() < 0 or text_len.max() > text.shape[1]):
                 raise ValueError(f"{where}: 'text_lengths' must lie in [0, {text.shape[1]}]")
         else:
-            text_len = mmsa_lengths(text)
+            text_first, text_left = _padding_start(text)
+            if text_left:  # MulT / CMU-SDK: zeros in front
+                arrays["text"], text_len = _move_padding_to_the_right(text, text_first)
+                left_padded.setdefault(s, []).append("text")
+            else:
+                text_len = mmsa_lengths(text)
         lengths = {"text": text_len}
+        no_length_info = "text_bert" not in d and "text_lengths" not in d
         for m in ("audio", "vision"):
             x = arrays[m]
-            if f"{m}_lengths" in d:
+            first, left = (None, False)
+            if no_length_info and f"{m}_lengths" not in d:
+                aligned_with_text = x.shape[1] == text.shape[1] and "text" in left_padded.get(s, [])
+                first, left = (text_first, True) if aligned_with_text else _padding_start(x)
+            if left:
+                arrays[m], lengths[m] = _move_padding_to_the_right(x, first)
+                left_padded.setdefault(s, []).append(m)
+            elif f"{m}_lengths" in d:
                 lens = np.asarray(d[f"{m}_lengths"]).reshape(-1)
                 if lens.size and (lens.min() < 0 or lens.max() > x.shape[1]):
                     raise ValueError(
@@ -242,7 +325,7 @@ def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = Non
                 sequences[m] = PaddedSequences(arr, lengths[m])
             except ValueError as e:
                 raise ValueError(f"{where}: '{m}': {e}") from None
-        ids = [str(i) for i in d["id"]] if "id" in d else None
+        ids = _sample_ids(d["id"]) if "id" in d else None
         splits[s] = MSASplit(s, sequences, y, ids, source=f"load_mmsa: {path}")
 
     if inf_repaired:
@@ -250,6 +333,12 @@ def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = Non
         warnings.warn(
             f"load_mmsa: {path}: replaced {total} -inf audio values by 0 (MMSA convention; per split: "
             f"{inf_repaired})",
+            stacklevel=2,
+        )
+    if left_padded:
+        warnings.warn(
+            f"load_mmsa: {path}: frames are zero-padded on the left (MulT / CMU-SDK convention); moved each "
+            f"sample's frames to the front, lengths counted from the first non-zero frame (per split: {left_padded})",
             stacklevel=2,
         )
     aligned = all(
@@ -265,6 +354,7 @@ def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = Non
             "path": str(path),
             "aligned": bool(aligned),
             "audio_neg_inf_repaired": inf_repaired,
+            "left_padding_moved": left_padded,
             # BERT features start with [CLS] and end with [SEP]: random_frame_missing(..., keep_text_ends=True)
             "text_has_cls_sep": "text_bert" in data["train"],
         },
