@@ -170,15 +170,10 @@ present, here it is, with the same computed sentences.
 """)
 
 code('''
-from msa_lib.training import load_results
+from msa_lib.training import full_run
 
-try:
-    full = load_results("missing_text", quick=False)
-except FileNotFoundError as err:
-    full = None
-    print(err)
+full = full_run("missing_text")  # prints its provenance, or why it is missing
 if full is not None:
-    print(f"{full['dataset']}, seeds {full['seeds']}, made by: {full['command']}")
     display(results_table(full["rows"], metrics=["MAE", "Corr", "Non0_acc_2", "Non0_F1_score", "Mult_acc_7"]))
     fig = vsdumc.plot_missing_text_results(full["rows"], metric="MAE", methods=METHODS)
     plt.show()

@@ -367,16 +367,11 @@ these sentences, not the quick run's, are what this chapter concludes.
 """)
 
 code('''
-from msa_lib.training import load_results
+from msa_lib.training import full_run
 
-try:
-    full = load_results("corrkd", quick=False)
-except FileNotFoundError as err:
-    full = None
-    print(err)
+full = full_run("corrkd")  # prints its provenance, or why it is missing
 if full is not None:
     full_rows = full["rows"]
-    print(f"{full['dataset']}, seeds {full['seeds']}, made by: {full['command']}")
     display(vk.corrkd_table(full_rows, "Non0_F1_score"))
     for a, b in [("corrkd", "student_no_kd"), ("corrkd", "student_plain_kd"), ("student_no_kd", "teacher"),
                  *[("corrkd", m) for m in (*ABLATION_METHODS, "corrkd_rcd_kl")]]:

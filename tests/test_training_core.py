@@ -236,3 +236,17 @@ def test_results_files_quick_and_full(tmp_path, monkeypatch):
     assert numeric.loc[("teacher", "complete"), ("MAE", "n")] == 1
     assert list(table.index) == [("sdumc", "complete"), ("teacher", "complete")]
     assert math.isnan(numeric.loc[("teacher", "complete"), ("MAE", "std")]) is False
+
+
+def test_full_run_returns_only_the_full_file_and_says_where_it_came_from(tmp_path, monkeypatch, capsys):
+    from msa_lib.training import full_run
+
+    monkeypatch.setenv("MSA_RESULTS_DIR", str(tmp_path))
+    rows = [result_row("corrkd", "complete", 0, {"MAE": 0.5})]
+    write_results("demo", rows, quick=True, seeds=[0], dataset="d", command="quick run")
+    assert full_run("demo") is None  # a quick file never stands in for the full one
+    assert "no results file" in capsys.readouterr().out
+    write_results("demo", rows, quick=False, seeds=[0, 1, 2], dataset="synthetic_mosei", command="papermill x")
+    data = full_run("demo")
+    assert data["quick"] is False and data["rows"] == rows
+    assert capsys.readouterr().out.strip() == "synthetic_mosei, seeds [0, 1, 2], made by: papermill x"

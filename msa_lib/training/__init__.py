@@ -25,6 +25,7 @@ from .core import (
     select_device,
 )
 from .results import (
+    full_run,
     load_results,
     result_row,
     results_dir,
@@ -36,7 +37,7 @@ from .results import (
 
 __all__ = [
     "CHECKPOINT_DIR", "FitConfig", "FitResult", "amp_autocast", "count_parameters",
-    "default_predict", "evaluate", "fit", "load_checkpoint", "load_or_train", "load_results",
+    "default_predict", "evaluate", "fit", "full_run", "load_checkpoint", "load_or_train", "load_results",
     "move_to_device", "predict", "result_row", "results_dir", "results_path", "results_table",
     "run_seeds", "save_checkpoint", "seed_everything", "select_device", "settings_key",
     "write_results",

@@ -109,6 +109,21 @@ def load_results(name: str, *, quick: bool = False) -> dict[str, Any]:
     return data
 
 
+def full_run(name: str) -> dict[str, Any] | None:
+    """The full-mode ``results/<name>.json`` for a chapter's "full-mode run" section, or None.
+
+    Prints where the numbers come from (data set, seeds, the command that made the file) and returns the file's
+    contents; when the file does not exist yet, prints why and returns None, so the chapter still runs.
+    """
+    try:
+        full = load_results(name, quick=False)
+    except FileNotFoundError as err:
+        print(err)
+        return None
+    print(f"{full.get('dataset', '?')}, seeds {full.get('seeds', '?')}, made by: {full.get('command', '?')}")
+    return full
+
+
 def run_seeds(fn: Callable[[int], Iterable[dict[str, Any]]], seeds: Sequence[int]) -> list[dict]:
     """Call ``fn(seed)`` for each seed and concatenate the rows it returns."""
     rows: list[dict] = []
