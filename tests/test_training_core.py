@@ -221,6 +221,7 @@ def test_results_files_quick_and_full(tmp_path, monkeypatch):
         load_results("demo")
     data = load_results("demo", quick=True)
     assert data["quick"] is True and data["seeds"] == [0, 1] and data["command"] == "x"
+    assert data["environment"]["torch"] == torch.__version__ and data["environment"]["cpus"] >= 1
     assert data["rows"][0] == {"method": "sdumc", "condition": "complete", "seed": 0,
                                "metrics": {"MAE": 0.5, "Corr": 0.7}}
     full = write_results("demo", rows, quick=False, seeds=[0, 1], dataset="d")

@@ -57,6 +57,17 @@ def results_path(name: str, *, quick: bool) -> Path:
     return (base / "quick" if quick else base) / f"{name}.json"
 
 
+def _environment() -> dict[str, Any]:
+    """Where a results file was made: Python, torch, the CUDA device (or None) and the CPU count."""
+    import platform
+
+    import torch
+
+    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"python": platform.python_version(), "torch": torch.__version__, "cuda_device": cuda,
+            "cpus": os.cpu_count()}
+
+
 def write_results(
     name: str,
     rows: Sequence[dict[str, Any]],
@@ -85,6 +96,7 @@ def write_results(
         "command": command or " ".join(sys.argv),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "msa_lib_version": __version__,
+        "environment": _environment(),
         "rows": list(rows),
     }
     if extra:
