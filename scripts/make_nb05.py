@@ -289,16 +289,19 @@ vk.plot_condition_bars(rows, "Non0_F1_score", methods=["teacher", *MAIN_METHODS]
 plt.title("Non0 F1 per condition (test, mean ± std over seeds)")
 plt.show()
 
-def avg_missing(method, metric="Non0_F1_score", rows=rows):
+def avg_missing(method, metric="Non0_F1_score", rows=rows, seeds=None):
+    """The paper's "Avg.": per seed, the mean over the six missing conditions; then mean, std, n over seeds."""
     per_seed = {}
     for r in rows:
-        if r["method"] == method and r["condition"] in CORRKD_CONDITIONS:
+        if r["method"] == method and r["condition"] in CORRKD_CONDITIONS and (seeds is None or r["seed"] in seeds):
             per_seed.setdefault(r["seed"], []).append(r["metrics"][metric])
     values = np.array([np.mean(v) for v in per_seed.values()])
     return 100 * values.mean(), 100 * values.std(), len(values)
 
 def compare(a, b, rows=rows):
-    (ma, sa, n), (mb, sb, _) = avg_missing(a, rows=rows), avg_missing(b, rows=rows)
+    """a against b on the seeds both were run with."""
+    seeds = {r["seed"] for r in rows if r["method"] == a} & {r["seed"] for r in rows if r["method"] == b}
+    (ma, sa, n), (mb, sb, _) = avg_missing(a, rows=rows, seeds=seeds), avg_missing(b, rows=rows, seeds=seeds)
     if n < 2:  # one seed has no spread: say which is larger, and that it cannot be judged
         verdict = ("higher than" if ma > mb else "lower than") + " (one seed: no spread to judge by)"
     else:
