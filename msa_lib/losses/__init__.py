@@ -4,6 +4,7 @@ import importlib
 
 _LAZY = {
     "rnc_loss": ".rnc",
+    "rnc_loss_loop": ".rnc",
     "stable_rmse": ".sdumc",
     "SelfDistillationLoss": ".sdumc",
     "SelfDistillationWeights": ".sdumc",

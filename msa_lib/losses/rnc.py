@@ -156,3 +156,35 @@ def rnc_loss(
         log_denominator = _log_prefix_sums(logits_desc, count)  # [n, n-1]
 
     return -(logits - log_denominator).sum() / (n * (n - 1))
+
+
+def rnc_loss_loop(
+    features: torch.Tensor, labels: torch.Tensor, temperature: float = 2.0, tie_tolerance: float = 0.0
+) -> torch.Tensor:
+    """The official Rank-N-Contrast forward as written (kaiwenzha/Rank-N-Contrast ``loss.py``; SDUMC's
+    ``toolkit/utils/loss.py`` with ``tie_tolerance=1e-4``): a Python loop over the n - 1 off-diagonal columns.
+
+    Kept as the *reference* that :func:`rnc_loss` is tested against (value and gradient) and benchmarked
+    against; it is O(n) kernel launches and underflows to ``inf`` when all ``exp`` terms of a row vanish, so use
+    :func:`rnc_loss` for training. Same arguments and shapes as :func:`rnc_loss`.
+    """
+    features = torch.cat(torch.unbind(features, dim=1), dim=0)  # [V*B, D]
+    if labels.dim() == 1:
+        labels = labels[:, None]
+    labels = labels.repeat(features.shape[0] // labels.shape[0], 1)
+    label_diffs = torch.abs(labels[:, None, :] - labels[None, :, :]).sum(dim=-1)
+    logits = -(features[:, None, :] - features[None, :, :]).norm(2, dim=-1) / temperature
+    logits_max, _ = torch.max(logits, dim=1, keepdim=True)
+    logits = logits - logits_max.detach()
+    exp_logits = logits.exp()
+    n = logits.shape[0]
+    keep = (1 - torch.eye(n, dtype=features.dtype, device=features.device)).bool()
+    logits = logits.masked_select(keep).view(n, n - 1)
+    exp_logits = exp_logits.masked_select(keep).view(n, n - 1)
+    label_diffs = label_diffs.masked_select(keep).view(n, n - 1)
+    loss = 0.0
+    for k in range(n - 1):
+        neg_mask = (label_diffs >= label_diffs[:, k].view(-1, 1) - tie_tolerance).to(features.dtype)
+        pos_log_probs = logits[:, k] - torch.log((neg_mask * exp_logits).sum(dim=-1))
+        loss = loss + -(pos_log_probs / (n * (n - 1))).sum()
+    return loss
