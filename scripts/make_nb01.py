@@ -35,11 +35,7 @@ missing-modality protocol of the literature does to a batch.
 {BADGE}
 """)
 
-code("""
-import sys
-if "google.colab" in sys.modules:
-    %pip install -q "msa_lib @ git+https://github.com/msa-missing/msa-missing-book"
-""")
+nb.colab_setup()
 
 code('''
 import os

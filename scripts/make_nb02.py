@@ -32,11 +32,7 @@ up: what do its seven "unified modality" queries look at?
 {BADGE}
 """)
 
-code("""
-import sys
-if "google.colab" in sys.modules:
-    %pip install -q "msa_lib @ git+https://github.com/msa-missing/msa-missing-book"
-""")
+nb.colab_setup()
 
 code('''
 import os

@@ -34,11 +34,7 @@ both flows by sentiment.
 {BADGE}
 """)
 
-code("""
-import sys
-if "google.colab" in sys.modules:
-    %pip install -q "msa_lib @ git+https://github.com/msa-missing/msa-missing-book"
-""")
+nb.colab_setup()
 
 code('''
 import os

@@ -31,11 +31,7 @@ and a simpler baseline that just trains on both kinds of text.
 {BADGE}
 """)
 
-code("""
-import sys
-if "google.colab" in sys.modules:
-    %pip install -q "msa_lib @ git+https://github.com/msa-missing/msa-missing-book"
-""")
+nb.colab_setup()
 
 code('''
 import os

@@ -36,11 +36,7 @@ condition of the paper and under frame-level missingness.
 {BADGE}
 """)
 
-code("""
-import sys
-if "google.colab" in sys.modules:
-    %pip install -q "msa_lib @ git+https://github.com/msa-missing/msa-missing-book"
-""")
+nb.colab_setup()
 
 code('''
 import os

@@ -6,6 +6,7 @@ Each chapter's generator is the chapter's source; it reads, top to bottom, like 
     nb = Notebook("05_corrkd.ipynb")
     md, code, BADGE = nb.md, nb.code, nb.badge
     md(f"# 05 · ... {BADGE}")
+    nb.colab_setup()
     code("print(1)", tags=["parameters"])
     if __name__ == "__main__":
         nb.write()
@@ -32,14 +33,25 @@ class Notebook:
     def __init__(self, name: str):
         self.name = name
         self.cells: list = []
-        url = load_repo().colab_url(f"notebooks/{name}")
-        self.badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+        repo = load_repo()
+        self.pip_spec = repo.pip_spec
+        self.badge = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+                      f"({repo.colab_url(f'notebooks/{name}')})")
 
     def md(self, text: str, **meta) -> None:
         self.cells.append(new_markdown_cell(text.strip("\n"), metadata=meta))
 
     def code(self, text: str, tags: list[str] | None = None) -> None:
         self.cells.append(new_code_cell(text.strip("\n"), metadata={"tags": tags} if tags else {}))
+
+    def colab_setup(self) -> None:
+        """Cell 2 of every chapter: on Colab only, install msa_lib from this repository (never pinning torch:
+        Colab's CUDA build stays)."""
+        self.code(f'''
+import sys
+if "google.colab" in sys.modules:
+    %pip install -q "msa_lib @ {self.pip_spec}"
+''')
 
     def write(self) -> Path:
         for k, cell in enumerate(self.cells):
