@@ -67,17 +67,14 @@ def variant_config(config, variant):
 def worker(rank: int, seeds, exercise_seed: int, threads: int, lock_dir: Path) -> None:
     import torch
 
-    from msa_lib.training.corrkd import _checkpoint_path, _dataset_key, train_student, train_teacher
+    from msa_lib.training.corrkd import teacher_checkpoint_path, train_student, train_teacher
 
     torch.set_num_threads(threads)
     config, dataset = notebook_config()
     pending = jobs(seeds, exercise_seed)
 
     def teacher_file(seed):
-        c = config
-        return _checkpoint_path(CHECKPOINTS, "teacher", data=_dataset_key(dataset), seed=seed, model=c.model,
-                                losses=c.losses, epochs=c.teacher_epochs, batch=c.batch_size, lr=c.lr,
-                                wd=c.weight_decay, clip=c.grad_clip, patience=c.patience)
+        return teacher_checkpoint_path(dataset, seed, config, CHECKPOINTS)
 
     while pending:
         ready = [j for j in pending if j[0] == "teacher" or j[0] == "student_no_kd" or teacher_file(j[1]).is_file()]

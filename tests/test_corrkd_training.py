@@ -184,6 +184,13 @@ def test_train_teacher_student_checkpoints_and_seeds(tiny, tmp_path):
     assert "scd" in shist["history"][0] and np.isfinite(shist["best_score"])
     files = sorted(p.name for p in tmp_path.iterdir())
     assert len(files) == 2 and files[0].startswith("corrkd_corrkd_") and files[1].startswith("corrkd_teacher_")
+    # the path other tools use to find a trained teacher is the one train_teacher wrote
+    from msa_lib.training.corrkd import teacher_checkpoint_path
+
+    assert teacher_checkpoint_path(tiny, 0, cfg, tmp_path).name == files[1]
+    assert teacher_checkpoint_path(tiny, 1, cfg, tmp_path).name != files[1]
+    assert teacher_checkpoint_path(tiny, 0, tiny_config(lr=1e-2), tmp_path).name != files[1]
+    assert teacher_checkpoint_path(tiny, 0, cfg, False) is None
 
 
 def test_run_corrkd_rows(tiny):

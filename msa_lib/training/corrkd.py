@@ -74,6 +74,7 @@ __all__ = [
     "MAIN_METHODS",
     "ABLATION_METHODS",
     "MODALITY_SUBSETS",
+    "teacher_checkpoint_path",
     "DEFAULT_CONDITIONS",
     "MRMConfig",
     "CorrKDLossConfig",
@@ -512,6 +513,16 @@ def _fit_config(config: CorrKDTrainConfig, epochs: int, seed: int) -> FitConfig:
     )
 
 
+def teacher_checkpoint_path(dataset, seed: int, config: CorrKDTrainConfig,
+                            checkpoint_dir: str | Path | bool | None = None) -> Path | None:
+    """Where :func:`train_teacher` saves (and looks for) the teacher of ``seed`` under ``config``; the name
+    hashes every setting that changes its weights. ``None`` when ``checkpoint_dir`` is False."""
+    return _checkpoint_path(checkpoint_dir, "teacher", data=_dataset_key(dataset), seed=seed,
+                            model=config.model, losses=config.losses, epochs=config.teacher_epochs,
+                            batch=config.batch_size, lr=config.lr, wd=config.weight_decay,
+                            clip=config.grad_clip, patience=config.patience)
+
+
 def train_teacher(
     dataset,
     seed: int = 0,
@@ -538,10 +549,7 @@ def train_teacher(
     config = config or (CorrKDTrainConfig.quick() if quick else CorrKDTrainConfig.full())
     seed_everything(seed)
     teacher = CorrKDNet(dataset.input_dims, config.model)
-    path = _checkpoint_path(checkpoint_dir, "teacher", data=_dataset_key(dataset), seed=seed,
-                            model=config.model, losses=config.losses, epochs=config.teacher_epochs,
-                            batch=config.batch_size, lr=config.lr, wd=config.weight_decay,
-                            clip=config.grad_clip, patience=config.patience)
+    path = teacher_checkpoint_path(dataset, seed, config, checkpoint_dir)
     lc, n_cls, label_range = config.losses, config.model.num_classes, _label_range(dataset)
 
     def loss_fn(model, batch):
