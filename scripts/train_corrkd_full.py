@@ -67,17 +67,20 @@ def variant_config(config, variant):
 def worker(rank: int, seeds, exercise_seed: int, threads: int, lock_dir: Path) -> None:
     import torch
 
-    from msa_lib.training.corrkd import teacher_checkpoint_path, train_student, train_teacher
+    from msa_lib.training.corrkd import _method_terms, teacher_checkpoint_path, train_student, train_teacher
 
     torch.set_num_threads(threads)
     config, dataset = notebook_config()
     pending = jobs(seeds, exercise_seed)
 
+    def needs_teacher(kind):  # the library's own answer (student_no_kd trains without one)
+        return kind != "teacher" and _method_terms(kind)["teacher"]
+
     def teacher_file(seed):
         return teacher_checkpoint_path(dataset, seed, config, CHECKPOINTS)
 
     while pending:
-        ready = [j for j in pending if j[0] == "teacher" or j[0] == "student_no_kd" or teacher_file(j[1]).is_file()]
+        ready = [j for j in pending if not needs_teacher(j[0]) or teacher_file(j[1]).is_file()]
         if not ready:
             time.sleep(5)
             continue
@@ -93,8 +96,8 @@ def worker(rank: int, seeds, exercise_seed: int, threads: int, lock_dir: Path) -
         if kind == "teacher":
             _, hist = train_teacher(dataset, seed, False, config, checkpoint_dir=CHECKPOINTS)
         else:
-            needs_teacher = kind != "student_no_kd"
-            teacher = train_teacher(dataset, seed, False, config, checkpoint_dir=CHECKPOINTS)[0] if needs_teacher else None
+            teacher = (train_teacher(dataset, seed, False, config, checkpoint_dir=CHECKPOINTS)[0]
+                       if needs_teacher(kind) else None)
             _, hist = train_student(kind, dataset, teacher, seed, False, variant_config(config, variant),
                                     checkpoint_dir=CHECKPOINTS)
         best = hist.get("best_epoch") if hist else None
