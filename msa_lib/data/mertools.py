@@ -34,6 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from .dataset import SIM_TEXT, MSADataset, MSASplit, Sequences
+from .safe_pickle import UnsafePickleError, safe_load_npz_member
 
 CORPUS_KEYS = {"train": "train_corpus", "valid": "val_corpus", "test": "test_corpus"}
 
@@ -129,7 +130,7 @@ def _read_labels(label_file: Path) -> dict[str, dict[str, float]]:
     if not label_file.is_file():
         raise FileNotFoundError(f"load_mertools: label file {label_file}: no such file")
     try:
-        npz = np.load(label_file, allow_pickle=True)
+        npz = np.load(label_file, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError) as e:
         raise ValueError(f"load_mertools: {label_file} is not a readable .npz file ({e})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
@@ -143,7 +144,14 @@ def _read_labels(label_file: Path) -> dict[str, dict[str, float]]:
             )
         out = {}
         for split, key in CORPUS_KEYS.items():
-            corpus = npz[key].tolist()
+            try:
+                corpus = safe_load_npz_member(npz, key, source=f"load_mertools: {label_file}").tolist()
+            except UnsafePickleError:
+                raise
+            except (ValueError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError) as e:
+                raise ValueError(
+                    f"load_mertools: {label_file}: '{key}' is not a readable array ({type(e).__name__}: {e})"
+                ) from None
             if not isinstance(corpus, dict):
                 raise ValueError(
                     f"load_mertools: {label_file}: '{key}' must wrap a dict {{name: {{'emo', 'val'}}}}, "
