@@ -11,6 +11,11 @@ versions that published numbers were computed with. See
 Entry points
 ------------
 * :func:`regression_metrics` — the metric dictionary for CMU-MOSI / CMU-MOSEI or CH-SIMS(v2).
+* :func:`classification_metrics` — IEMOCAP's per-emotion accuracy and weighted F1 (MulT's
+  ``eval_iemocap``), their means, and the 4-class accuracy and macro F1.
+* :func:`evaluation_metrics` — one entry point for every data set: dispatches on the metric data
+  set (``dataset.metric_dataset``) to one of the two above; :func:`primary_metric` names the
+  headline metric of a data set, :func:`lower_is_better` the direction of a metric.
 * :func:`aggregate_seeds` — mean and population std over seeds (MMSA ``run.py`` convention).
 * :func:`format_mean_std` — ``"70.80 ± 1.23"`` strings for tables.
 * :data:`METRIC_KEYS`, :data:`SIMS_METRIC_KEYS`, :data:`LOWER_IS_BETTER`.
@@ -27,7 +32,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,8 +44,16 @@ __all__ = [
     "SIMS_METRIC_KEYS",
     "LOWER_IS_BETTER",
     "DATASETS",
+    "IEMOCAP_EMOTIONS",
+    "CLASSIFICATION_DATASETS",
     "metric_keys",
     "regression_metrics",
+    "classification_metrics",
+    "classification_metric_keys",
+    "evaluation_metrics",
+    "primary_metric",
+    "lower_is_better",
+    "is_classification",
     "aggregate_seeds",
     "format_mean_std",
 ]
@@ -72,8 +85,20 @@ SIMS_METRIC_KEYS: tuple[str, ...] = (
 #: Metrics where smaller is better (all the others: larger is better).
 LOWER_IS_BETTER: frozenset[str] = frozenset({"MAE"})
 
-#: Accepted ``dataset`` names (case-insensitive) and the metric family each one uses.
+#: Accepted ``dataset`` names (case-insensitive) of :func:`regression_metrics` and the metric family
+#: each one uses.
 DATASETS: dict[str, str] = {"mosi": "mosei", "mosei": "mosei", "sims": "sims", "simsv2": "sims"}
+
+#: IEMOCAP's four emotions in the order of MulT's label tensor ``[N, 4, 2]`` (``src/eval_metrics.py``
+#: ``eval_iemocap``: ``emos = ["Neutral", "Happy", "Sad", "Angry"]``).
+IEMOCAP_EMOTIONS: tuple[str, ...] = ("Neutral", "Happy", "Sad", "Angry")
+
+#: Classification data sets (case-insensitive names) and their default class names, for
+#: :func:`classification_metrics` / :func:`evaluation_metrics`.
+CLASSIFICATION_DATASETS: dict[str, tuple[str, ...]] = {"iemocap": IEMOCAP_EMOTIONS}
+
+# The headline metric each chapter reports (see primary_metric).
+_PRIMARY = {"mosei": "Non0_F1_score", "sims": "F1_score", "iemocap": "Avg_F1"}
 
 # Class edges of the CH-SIMS bins (MMSA ``__eval_sims_regression``, metricsTop.py L127-175).
 # Class i holds the values x with edges[i] < x <= edges[i + 1], compared in the values' dtype (float32).
@@ -83,7 +108,12 @@ _SIMS_EDGES_5 = (-1.01, -0.7, -0.1, 0.1, 0.7, 1.01)
 
 
 def metric_keys(dataset: str = "mosei", *, report_acc3: bool = False) -> tuple[str, ...]:
-    """The keys :func:`regression_metrics` returns for ``dataset``, in order."""
+    """The keys :func:`evaluation_metrics` returns for ``dataset``, in order (those of
+    :func:`regression_metrics`, or of :func:`classification_metrics` with the data set's default
+    classes for ``"iemocap"``)."""
+    name = _metric_name(dataset)
+    if name in CLASSIFICATION_DATASETS:
+        return classification_metric_keys(CLASSIFICATION_DATASETS[name])
     family = _metric_family(dataset)
     if family == "sims":
         return SIMS_METRIC_KEYS
@@ -321,12 +351,204 @@ def _weighted_f1(true_cls: np.ndarray, pred_cls: np.ndarray, swapped: bool) -> f
 
 
 # ----------------------------------------------------------------------------------------------
+# classification (IEMOCAP) and the dispatcher
+# ----------------------------------------------------------------------------------------------
+def _check_classes(classes: Any) -> tuple[str, ...]:
+    if isinstance(classes, str) or not isinstance(classes, Iterable):
+        raise TypeError(f"classes must be a sequence of class names, got {classes!r}")
+    classes = tuple(str(c) for c in classes)
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be at least 2 distinct names, got {classes}")
+    return classes
+
+
+def classification_metric_keys(classes: Sequence[str] = IEMOCAP_EMOTIONS) -> tuple[str, ...]:
+    """The keys :func:`classification_metrics` returns for ``classes``, in order:
+    ``<c>_acc, <c>_F1`` per class, then ``Avg_acc, Avg_F1, Acc_<C>, Macro_F1``."""
+    classes = _check_classes(classes)
+    per_class = tuple(k for c in classes for k in (f"{c}_acc", f"{c}_F1"))
+    return (*per_class, "Avg_acc", "Avg_F1", f"Acc_{len(classes)}", "Macro_F1")
+
+
+def _class_ids(x: Any, name: str, n_classes: int, *, logits_allowed: bool) -> np.ndarray:
+    """Class ids int64 [N] from class ids ([N] or [N, 1], integral values of any real dtype) or,
+    when ``logits_allowed``, from scores [N, C] (argmax over the last axis, first maximum on ties)."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
+        x = x.detach().cpu()
+        x = x.float().numpy() if x.is_floating_point() else x.numpy()
+    try:
+        arr = np.asarray(x)
+    except ValueError as err:
+        raise ValueError(f"classification_metrics: {name} is not a rectangular array of numbers ({err})") from err
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"classification_metrics: {name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 2 and arr.shape[1] == n_classes and logits_allowed:
+        scores = arr.astype(np.float64)
+        if not np.isfinite(scores).all():
+            raise ValueError(f"classification_metrics: {name} (logits [N, {n_classes}]) has non-finite values")
+        return scores.argmax(axis=1).astype(np.int64)
+    if not (arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1)):
+        want = f"class ids [N] or logits [N, {n_classes}]" if logits_allowed else "class ids [N]"
+        raise ValueError(f"classification_metrics: {name} has shape {arr.shape}; expected {want}")
+    values = arr.reshape(-1).astype(np.float64)
+    bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 0) | (values >= n_classes)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"classification_metrics: {name} has {int(bad.sum())} value(s) that are not class ids in "
+            f"0..{n_classes - 1} (first at index {first}: {values[first]})"
+        )
+    return values.astype(np.int64)
+
+
+def classification_metrics(
+    logits_or_pred: Any,
+    true: Any,
+    classes: Sequence[str] = IEMOCAP_EMOTIONS,
+    *,
+    digits: int | None = 4,
+) -> dict[str, float]:
+    r"""IEMOCAP's metrics: per-emotion accuracy and weighted F1 (MulT), and the 4-class scores.
+
+    MulT (``yaohungt/Multimodal-Transformer``, ``src/eval_metrics.py`` ``eval_iemocap``), which the
+    CorrKD / HRLF IEMOCAP tables follow, scores each emotion e as a **binary** task "is this emotion"
+    and reports ``f1_score(truth_e, pred_e, average="weighted")`` (truth first) and
+    ``accuracy_score(truth_e, pred_e)``. Here the model is one C-way softmax (4 classes, one emotion
+    per sample), so **emotion e is predicted present iff argmax == e** (and true iff the label is e):
+    :math:`t^e_i = [y_i = e]`, :math:`p^e_i = [\hat y_i = e]`.
+
+    Keys (:func:`classification_metric_keys`), each a Python float rounded to ``digits``:
+
+    * ``<c>_acc``, ``<c>_F1`` per class ``c`` of ``classes`` (``Neutral_acc``, ``Neutral_F1``, ...);
+    * ``Avg_acc``, ``Avg_F1``: their means over the C classes (of the unrounded values);
+    * ``Acc_<C>`` (``Acc_4``): the C-class accuracy :math:`\frac1N\sum_i[\hat y_i = y_i]`;
+    * ``Macro_F1``: ``f1_score(y, ŷ, average="macro")`` over the classes present in the truth or
+      the predictions (scikit-learn's default).
+
+    A class absent from the truth has a constant binary truth, so its weighted F1 is the F1 of "not c"
+    alone (1.0 when c is never predicted either); scikit-learn's ill-defined-class warning is silenced,
+    as in :func:`regression_metrics`.
+
+    Args:
+        logits_or_pred: scores [N, C] (argmax taken, first maximum on ties) or predicted class ids
+            [N] / [N, 1] (integral values of any real dtype, e.g. ``pred`` of a classification
+            :class:`~msa_lib.models.CorrKDNet`); torch tensors, numpy arrays or lists.
+        true: true class ids [N] (e.g. ``split.labels``, float32 class indices).
+        classes: the class names, in class-id order (default :data:`IEMOCAP_EMOTIONS`).
+        digits: decimals of the built-in ``round``; ``None`` = unrounded.
+
+    Raises:
+        ValueError: sizes differ, empty inputs, values that are not class ids, wrong shapes,
+            non-finite logits, fewer than 2 classes.
+    """
+    classes = _check_classes(classes)
+    if digits is not None and (isinstance(digits, bool) or not isinstance(digits, numbers.Integral)
+                               or digits < 0):
+        raise ValueError(f"classification_metrics: digits must be None or an integer >= 0, got {digits!r}")
+    n_classes = len(classes)
+    p = _class_ids(logits_or_pred, "logits_or_pred", n_classes, logits_allowed=True)
+    t = _class_ids(true, "true", n_classes, logits_allowed=False)
+    if p.size != t.size:
+        raise ValueError(
+            f"classification_metrics: {p.size} predictions but {t.size} labels; they must describe the same N samples"
+        )
+    if p.size == 0:
+        raise ValueError("classification_metrics: no samples")
+
+    def rnd(v: float) -> float:
+        return float(v) if digits is None else round(float(v), digits)
+
+    out: dict[str, float] = {}
+    accs, f1s = [], []
+    for k, c in enumerate(classes):
+        t_k, p_k = (t == k).astype(np.int64), (p == k).astype(np.int64)
+        accs.append(float(accuracy_score(t_k, p_k)))
+        f1s.append(float(_weighted_f1(t_k, p_k, False)))
+        out[f"{c}_acc"], out[f"{c}_F1"] = rnd(accs[-1]), rnd(f1s[-1])
+    out["Avg_acc"] = rnd(np.mean(accs))
+    out["Avg_F1"] = rnd(np.mean(f1s))
+    out[f"Acc_{n_classes}"] = rnd(accuracy_score(t, p))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        out["Macro_F1"] = rnd(f1_score(t, p, average="macro"))
+    return out
+
+
+def is_classification(dataset: Any) -> bool:
+    """Whether ``dataset`` (a metric-data-set name or a data set) is scored by :func:`classification_metrics`."""
+    return _metric_name(dataset) in CLASSIFICATION_DATASETS
+
+
+def evaluation_metrics(
+    pred: Any,
+    true: Any,
+    dataset: Any = "mosei",
+    *,
+    classes: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """The metric dict of any data set: :func:`regression_metrics` for ``"mosi"`` / ``"mosei"`` /
+    ``"sims"`` / ``"simsv2"``, :func:`classification_metrics` for ``"iemocap"``.
+
+    Args:
+        pred, true: predictions (scores [N]; class ids [N] or logits [N, C] for classification) and labels.
+        dataset: a metric-data-set name, or a data set (an :class:`~msa_lib.data.MSADataset`): its
+            ``.metric_dataset`` decides, and its ``.classes`` are the class names unless ``classes`` is given.
+        classes: class names of a classification data set (default: the data set's, else
+            :data:`CLASSIFICATION_DATASETS`).
+        **kwargs: passed to the metric function (e.g. ``digits=``, ``f1_swapped=`` for regression).
+    """
+    name = _metric_name(dataset)
+    if name in CLASSIFICATION_DATASETS:
+        if classes is None:
+            classes = getattr(dataset, "classes", None) if not isinstance(dataset, str) else None
+        return classification_metrics(pred, true, classes or CLASSIFICATION_DATASETS[name], **kwargs)
+    if classes:
+        raise ValueError(f"evaluation_metrics: {name!r} is a regression data set; classes={classes!r} makes no sense")
+    return regression_metrics(pred, true, name, **kwargs)
+
+
+def primary_metric(dataset: Any) -> str:
+    """The headline metric a chapter reports for ``dataset`` (a name or a data set; higher is better):
+    ``"Non0_F1_score"`` for MOSI / MOSEI (CorrKD's "F1 of positive / negative", zeros dropped),
+    ``"F1_score"`` for CH-SIMS(v2) and ``"Avg_F1"`` (mean per-emotion weighted F1) for IEMOCAP."""
+    name = _metric_name(dataset)
+    if name in CLASSIFICATION_DATASETS:
+        return _PRIMARY["iemocap"] if name == "iemocap" else "Avg_F1"
+    return _PRIMARY[_metric_family(name)]
+
+
+def lower_is_better(metric: str) -> bool:
+    """True for metrics where smaller is better (:data:`LOWER_IS_BETTER`: ``MAE``; also any ``*loss``);
+    a ``valid_`` prefix (a :func:`~msa_lib.training.fit` history key) is ignored."""
+    base = metric[len("valid_"):] if metric.startswith("valid_") else metric
+    return base in LOWER_IS_BETTER or base.lower().endswith("loss")
+
+
+# ----------------------------------------------------------------------------------------------
 # input handling
 # ----------------------------------------------------------------------------------------------
+def _metric_name(dataset: Any) -> str:
+    """The lower-cased metric-data-set name of a string or of a data set (its ``.metric_dataset``)."""
+    if not isinstance(dataset, str):
+        dataset = getattr(dataset, "metric_dataset", dataset)
+    if not isinstance(dataset, str):
+        raise TypeError(
+            f"dataset must be a string (e.g. 'mosei', 'sims', 'iemocap') or a data set with .metric_dataset, "
+            f"got {type(dataset).__name__}"
+        )
+    return dataset.lower()
+
+
 def _metric_family(dataset: str) -> str:
     if not isinstance(dataset, str):
         raise TypeError(f"regression_metrics: dataset must be a string, got {type(dataset).__name__}")
     family = DATASETS.get(dataset.lower())
+    if family is None and dataset.lower() in CLASSIFICATION_DATASETS:
+        raise ValueError(
+            f"regression_metrics: {dataset!r} is a classification data set (emotion classes, not sentiment "
+            "scores); use classification_metrics, or evaluation_metrics, which dispatches on the data set"
+        )
     if family is None:
         raise ValueError(
             f"regression_metrics: unknown dataset {dataset!r}; expected one of "

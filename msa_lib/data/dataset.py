@@ -3,7 +3,8 @@
 Every data source in :mod:`msa_lib.data` (the synthetic generator, MMSA pickles, MERTools folders)
 ends up as an :class:`MSADataset`: a read-only mapping ``"train" / "valid" / "test"`` → split.
 A split has ``len()``, ``split[i]`` (one sample as a dict of numpy arrays) and ``.labels``
-(float32 [N]). Batching and padding happen later, in :func:`msa_lib.data.make_loader`.
+(float32 [N]: sentiment scores for a regression data set, class ids 0..C-1 for a classification one,
+see :class:`MSADataset`). Batching and padding happen later, in :func:`msa_lib.data.make_loader`.
 
 Storage is memory-aware: a modality of a split is a :class:`Sequences` object holding N variable-length
 ``[T_i, D]`` float32 arrays either *packed* (one ``[sum T_i, D]`` block plus offsets: no padding is
@@ -18,11 +19,15 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..metrics import CLASSIFICATION_DATASETS, IEMOCAP_EMOTIONS  # noqa: F401 (IEMOCAP_EMOTIONS re-exported)
+
 #: The three modalities, in the order the book always lists them.
 MODALITIES = ("text", "audio", "vision")
 #: The optional fourth sequence: text simulated from audio (SDUMC's "text missing" input).
 SIM_TEXT = "text_sim"
 SPLITS = ("train", "valid", "test")
+#: The ``metric_dataset`` values an :class:`MSADataset` accepts, and the task each one is.
+METRIC_DATASETS: dict[str, str] = {"mosei": "regression", "sims": "regression", "iemocap": "classification"}
 
 
 class Sequences:
@@ -142,7 +147,8 @@ class MSASplit:
         name: ``"train"``, ``"valid"`` or ``"test"``.
         sequences: modality → :class:`Sequences` (``text``, ``audio``, ``vision`` and optionally
             ``text_sim``), each of length N.
-        labels: float32 [N] sentiment scores.
+        labels: float32 [N]: sentiment scores (regression), or class ids 0..C-1 stored as floats
+            (classification, e.g. IEMOCAP's emotion index; ``int(label)`` is the class).
         ids: N sample ids (strings).
         evidence: optional modality → packed bool sequences marking the frames that carry
             sentiment (only the synthetic generator knows this; used by figures).
@@ -241,8 +247,15 @@ class MSADataset(Mapping):
         name: a short name (``"synthetic_mosei"``, the pickle's file stem, the MERTools folder).
         input_dims: modality → feature dim, ``text_sim`` included when present (what model
             constructors take).
-        metric_dataset: ``"mosei"`` (MOSI/MOSEI metrics, labels in [-3, 3]) or ``"sims"``
-            (CH-SIMS metrics, labels in [-1, 1]); pass it to :func:`msa_lib.metrics.regression_metrics`.
+        metric_dataset: ``"mosei"`` (MOSI/MOSEI metrics, labels in [-3, 3]), ``"sims"``
+            (CH-SIMS metrics, labels in [-1, 1]) or ``"iemocap"`` (emotion classes); pass it (or the
+            data set itself) to :func:`msa_lib.metrics.evaluation_metrics`.
+        task: ``"regression"`` (sentiment scores: MOSI, MOSEI, CH-SIMS) or ``"classification"``
+            (single-label classes: IEMOCAP's 4 emotions), derived from ``metric_dataset``
+            (:data:`METRIC_DATASETS`).
+        classes: the class names in class-id order for a classification data set (IEMOCAP default:
+            ``("Neutral", "Happy", "Sad", "Angry")``, MulT's order); ``()`` for a regression one.
+            Every split's labels are checked to be class ids ``0..len(classes)-1``.
         info: free-form provenance (the config of a synthetic set, the path of a file, the notes
             of what a loader repaired).
     """
@@ -253,13 +266,32 @@ class MSADataset(Mapping):
         *,
         name: str,
         metric_dataset: str = "mosei",
+        classes: Sequence[str] | None = None,
         info: dict | None = None,
     ):
         missing = [s for s in SPLITS if s not in splits]
         if missing:
             raise KeyError(f"{name}: missing split(s) {missing}; a data set needs {list(SPLITS)}")
-        if metric_dataset not in ("mosei", "sims"):
-            raise ValueError(f"metric_dataset must be 'mosei' or 'sims', got {metric_dataset!r}")
+        if metric_dataset not in METRIC_DATASETS:
+            raise ValueError(
+                f"metric_dataset must be one of {', '.join(map(repr, METRIC_DATASETS))}, got {metric_dataset!r}"
+            )
+        task = METRIC_DATASETS[metric_dataset]
+        if task == "classification":
+            classes = tuple(str(c) for c in (classes if classes is not None else CLASSIFICATION_DATASETS[metric_dataset]))
+            if len(classes) < 2 or len(set(classes)) != len(classes):
+                raise ValueError(f"{name}: classes must be at least 2 distinct names, got {classes}")
+            for s in SPLITS:
+                y = np.asarray(splits[s].labels)
+                bad = ~np.isfinite(y) | (y != np.round(y)) | (y < 0) | (y >= len(classes))
+                if bad.any():
+                    first = np.flatnonzero(bad)[:5].tolist()
+                    raise ValueError(
+                        f"{name}: split '{s}' has {int(bad.sum())} labels that are not class ids 0..{len(classes) - 1} "
+                        f"of {classes} (indices {first}, values {y[first].tolist()})"
+                    )
+        elif classes:
+            raise ValueError(f"{name}: classes={tuple(classes)} given for the regression data set ('{metric_dataset}')")
         self._splits = {s: splits[s] for s in SPLITS}
         dims = None
         for s, split in self._splits.items():
@@ -272,6 +304,8 @@ class MSADataset(Mapping):
         self.name = name
         self.input_dims: dict[str, int] = dict(dims or {})
         self.metric_dataset = metric_dataset
+        self.task: str = task
+        self.classes: tuple[str, ...] = tuple(classes) if task == "classification" else ()
         self.info = dict(info or {})
 
     @property
@@ -293,5 +327,6 @@ class MSADataset(Mapping):
         sizes = " / ".join(str(len(s)) for s in self._splits.values())
         return (
             f"MSADataset('{self.name}', train/valid/test = {sizes}, input_dims={self.input_dims}, "
-            f"metric_dataset='{self.metric_dataset}')"
+            f"metric_dataset='{self.metric_dataset}'"
+            + (f", classes={self.classes}" if self.classes else "") + ")"
         )

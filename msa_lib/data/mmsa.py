@@ -25,8 +25,19 @@ Conventions we follow, as MMSA's ``data_loader.py`` does:
 
 **MulT pickles** (``yaohungt/Multimodal-Transformer``: ``mosi_data.pkl``, ``mosei_senti_data.pkl`` and their
 ``_noalign`` versions — the GloVe / COVAREP / Facet features CorrKD used; reference/data_and_metrics.md §2) are
-read too: the same split dicts with the sentiment under ``labels`` [N, 1, 1] instead of ``regression_labels``
-(IEMOCAP's emotion one-hots [N, 4, 2] are refused: they are not sentiment scores), no lengths and no token ids.
+read too: the same split dicts with the sentiment under ``labels`` [N, 1, 1] instead of ``regression_labels``,
+no lengths and no token ids.
+
+**MulT IEMOCAP** (``iemocap_data.pkl`` / ``iemocap_data_noalign.pkl``: text 300-d GloVe, audio 74, vision 35,
+aligned length 20): ``labels`` [N, 4, 2], one binary one-hot pair per emotion in the order Neutral, Happy, Sad,
+Angry. Detected by that shape (``labels`` [N, C, 2] with C > 1 and no ``regression_labels``), or forced with
+``metric_dataset="iemocap"``. Emotion e is positive iff ``labels[:, e, 1] > labels[:, e, 0]`` (the argmax of the
+pair, as MulT's dataset class takes it). The data set is then **4-class single-label classification** (the usual
+4-class IEMOCAP setting): ``split.labels`` float32 [N] holds the class id 0..3, ``dataset.task ==
+"classification"``, ``dataset.classes == ("Neutral", "Happy", "Sad", "Angry")`` and ``metric_dataset="iemocap"``
+(:func:`msa_lib.metrics.classification_metrics`). A sample with no positive emotion or with several is an
+error naming the file, the split, the counts and the first indices: nothing is dropped silently. With
+``metric_dataset="iemocap"``, labels of one value per sample are read as class ids (checked to be 0..3).
 Such files may be zero-padded **on the left** (the CMU-SDK's ``get_tensors`` default). Where there are no
 lengths and no ``text_bert``, :func:`_padding_start` decides per modality whether the padded samples are padded
 at the front (the first real frame later than 0, the last one at the end) or at the back, from the majority of
@@ -55,7 +66,9 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics import CLASSIFICATION_DATASETS
 from .dataset import SIM_TEXT, SPLITS, MSADataset, MSASplit, PaddedSequences
+from .safe_pickle import UnsafePickleError, safe_load
 
 LABEL_KEY = "regression_labels"
 
@@ -107,15 +120,75 @@ def _move_padding_to_the_right(x: np.ndarray, first: np.ndarray) -> tuple[np.nda
     return shifted, np.maximum(length - first, 1).astype(np.int64)
 
 
-def _labels_of(split: dict, where: str) -> tuple[np.ndarray, str]:
-    """The sentiment scores of a split, float32 [N], from ``regression_labels`` (MMSA) or ``labels`` (MulT)."""
+def _is_emotion_shape(shape) -> bool:
+    """MulT's per-emotion one-hot labels: [N, C, 2] with C > 1 (IEMOCAP: [N, 4, 2])."""
+    return len(shape) == 3 and shape[1] > 1 and shape[2] == 2
+
+
+def _emotion_labels(path: Path, data: dict, metric_dataset: str | None) -> bool:
+    """Whether the file holds emotion classes (IEMOCAP) rather than sentiment scores; see the module docstring."""
+    detected = all(
+        LABEL_KEY not in data[s] and "labels" in data[s] and _is_emotion_shape(np.shape(data[s]["labels"]))
+        for s in SPLITS
+    )
+    if metric_dataset == "iemocap":
+        return True
+    if detected and metric_dataset is not None:
+        raise ValueError(
+            f"load_mmsa: {path}: 'labels' has shape {np.shape(data['train']['labels'])} (MulT's per-emotion one-hots, "
+            f"IEMOCAP), which are classification targets; metric_dataset={metric_dataset!r} is for sentiment scores. "
+            "Pass metric_dataset='iemocap' or leave it out"
+        )
+    return detected
+
+
+def _emotion_classes(split: dict, where: str, classes: tuple[str, ...]) -> np.ndarray:
+    """IEMOCAP class ids float32 [N] from MulT's ``labels`` [N, C, 2] (or from class ids [N] / [N, 1] / [N, 1, 1])."""
+    key = "labels" if "labels" in split else LABEL_KEY
+    raw = np.asarray(split[key], dtype=np.float32)
+    if raw.ndim >= 1 and int(np.prod(raw.shape[1:])) == 1:  # class ids already
+        y = raw.reshape(-1)
+        bad = ~np.isfinite(y) | (y != np.round(y)) | (y < 0) | (y >= len(classes))
+        if bad.any():
+            first = np.flatnonzero(bad)[:10].tolist()
+            raise ValueError(
+                f"{where}: '{key}' holds {int(bad.sum())} values that are not class ids 0..{len(classes) - 1} "
+                f"of {classes} (first indices {first})"
+            )
+        return y
+    if not _is_emotion_shape(raw.shape) or raw.shape[1] != len(classes):
+        raise ValueError(
+            f"{where}: '{key}' has shape {raw.shape}; IEMOCAP labels must be MulT's per-emotion one-hots "
+            f"[N, {len(classes)}, 2] ({', '.join(classes)}) or class ids [N]"
+        )
+    if not np.isfinite(raw).all():
+        raise ValueError(f"{where}: '{key}' has {int((~np.isfinite(raw)).sum())} non-finite values")
+    positive = raw[:, :, 1] > raw[:, :, 0]  # the argmax of each emotion's pair, as MulT's dataset class
+    count = positive.sum(axis=1)
+    if (count != 1).any():
+        none, several = np.flatnonzero(count == 0), np.flatnonzero(count > 1)
+        raise ValueError(
+            f"{where}: {none.size + several.size} of {raw.shape[0]} samples do not have exactly one positive emotion "
+            f"({none.size} with none, first indices {none[:10].tolist()}; {several.size} with several, first indices "
+            f"{several[:10].tolist()}). load_mmsa reads IEMOCAP as {len(classes)}-class single-label classification "
+            f"({', '.join(classes)}) and drops nothing silently: fix or filter these samples in the file"
+        )
+    return positive.argmax(axis=1).astype(np.float32)
+
+
+def _labels_of(split: dict, where: str, classes: tuple[str, ...] = ()) -> tuple[np.ndarray, str]:
+    """The labels of a split, float32 [N]: sentiment scores from ``regression_labels`` (MMSA) or ``labels``
+    (MulT), or, when ``classes`` is given (IEMOCAP), class ids from MulT's one-hots (:func:`_emotion_classes`)."""
+    if classes:
+        return _emotion_classes(split, where, classes), "labels" if "labels" in split else LABEL_KEY
     if LABEL_KEY in split:
         return np.asarray(split[LABEL_KEY], dtype=np.float32).reshape(-1), LABEL_KEY
     raw = np.asarray(split["labels"], dtype=np.float32)
     if raw.ndim == 0 or int(np.prod(raw.shape[1:])) != 1:
         raise ValueError(
             f"{where}: 'labels' has shape {raw.shape}; expected one sentiment score per sample ([N], [N, 1] or "
-            "MulT's [N, 1, 1]). IEMOCAP's emotion labels [N, 4, 2] are classification targets, not supported"
+            "MulT's [N, 1, 1]). IEMOCAP's emotion labels [N, 4, 2] are classification targets: pass "
+            "metric_dataset='iemocap' (they are detected when every split has them)"
         )
     return raw.reshape(-1), "labels"
 
@@ -154,7 +227,7 @@ def _check_finite(arr: np.ndarray, where: str, key: str) -> None:
 def _detect_sims(path: Path, data: dict, labels: dict[str, np.ndarray], metric_dataset: str | None) -> str:
     if metric_dataset is not None:
         if metric_dataset not in ("mosei", "sims"):
-            raise ValueError(f"metric_dataset must be 'mosei' or 'sims', got {metric_dataset!r}")
+            raise ValueError(f"metric_dataset must be 'mosei', 'sims' or 'iemocap', got {metric_dataset!r}")
         return metric_dataset
     if "regression_labels_T" in data["train"]:
         return "sims"
@@ -175,7 +248,8 @@ def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = Non
 
     Args:
         path: the ``.pkl`` file (e.g. ``MOSEI/Processed/unaligned_50.pkl``).
-        metric_dataset: force ``"mosei"`` or ``"sims"`` (default: detected).
+        metric_dataset: force ``"mosei"``, ``"sims"`` or ``"iemocap"`` (default: detected; IEMOCAP from
+            MulT's ``labels`` [N, 4, 2], see the module docstring).
         name: the data set's name (default: ``<parent folder>/<file stem>``).
 
     Raises:
@@ -190,7 +264,9 @@ def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = Non
         raise FileNotFoundError(f"load_mmsa: {path}: no such file")
     try:
         with open(path, "rb") as f:
-            data = pickle.load(f)
+            data = safe_load(f, source=f"load_mmsa: {path}")
+    except UnsafePickleError:
+        raise
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError, TypeError) as e:
         raise ValueError(f"load_mmsa: {path} is not a readable pickle ({type(e).__name__}: {e})") from None
     if not isinstance(data, dict):
@@ -211,14 +287,16 @@ def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = Non
                 f"(keys: {sorted(map(str, data[s]))})"
             )
 
+    emotion = _emotion_labels(path, data, metric_dataset)
+    classes = CLASSIFICATION_DATASETS["iemocap"] if emotion else ()
     labels, label_keys = {}, {}
     for s in SPLITS:
         where = f"load_mmsa: {path}: split '{s}'"
-        y, label_key = _labels_of(data[s], where)
+        y, label_key = _labels_of(data[s], where, classes)
         if np.isnan(y).any():
             raise ValueError(f"{where}: '{label_key}' has {int(np.isnan(y).sum())} NaN values")
         labels[s], label_keys[s] = y, label_key
-    metric = _detect_sims(path, data, labels, metric_dataset)
+    metric = "iemocap" if emotion else _detect_sims(path, data, labels, metric_dataset)
     bound = 1.0 if metric == "sims" else 3.0
 
     splits: dict[str, MSASplit] = {}
@@ -349,6 +427,7 @@ def load_mmsa(path, *, metric_dataset: str | None = None, name: str | None = Non
         splits,
         name=name or (f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem),
         metric_dataset=metric,
+        classes=classes or None,
         info={
             "source": "mmsa",
             "path": str(path),
@@ -369,6 +448,12 @@ def save_mmsa(dataset: MSADataset, path, *, protocol: int = 4) -> Path:
     right-padded with zeros to the split's longest, float32. There is no ``text_bert`` (we have
     features, not BERT token ids), so the reader takes text lengths from ``text_lengths`` — our
     extension, read when present. Useful to hand synthetic data to MMSA-based code, and to test.
+
+    A classification data set (``dataset.task == "classification"``, IEMOCAP) is written the MulT way:
+    ``"labels"`` float32 [N, C, 2], one ``[not, is]`` one-hot pair per class (the sample's class gets
+    ``[0, 1]``, every other class ``[1, 0]``) and no ``"regression_labels"``, so :func:`load_mmsa` detects
+    it and reads the same class ids back. Only the default class names of the metric data set survive
+    (the file has no place for names).
     """
     path = Path(path).expanduser()
     data = {}
@@ -383,7 +468,14 @@ def save_mmsa(dataset: MSADataset, path, *, protocol: int = 4) -> Path:
                 arr[i, : lengths[i]] = seqs[i]
             d[m] = arr
             d[f"{m}_lengths"] = lengths
-        d[LABEL_KEY] = split.labels.astype(np.float32)
+        if getattr(dataset, "task", "regression") == "classification":
+            ids = split.labels.astype(np.int64)
+            one_hot = np.zeros((len(split), len(dataset.classes), 2), np.float32)
+            one_hot[:, :, 0] = 1.0
+            one_hot[np.arange(len(split)), ids] = (0.0, 1.0)
+            d["labels"] = one_hot
+        else:
+            d[LABEL_KEY] = split.labels.astype(np.float32)
         d["id"] = list(split.ids)
         data[s] = d
     with open(path, "wb") as f:

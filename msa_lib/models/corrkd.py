@@ -17,6 +17,15 @@ samples. Both are a :class:`CorrKDNet`:
 
 SCD and CPD act on ``joint`` (h); RCD acts on ``logits`` (o).
 
+**Classification data sets** (IEMOCAP; ``CorrKDNet(..., classes=dataset.classes)`` or
+:meth:`CorrKDNet.for_dataset`): one C-way head (C = ``len(classes)``, 4 emotions) and **no regression
+head**; ``logits`` [B, C] are the task's logits (cross-entropy) and RCD's o, CPD's categories are the
+classes, and ``pred`` is the predicted class id ``argmax(logits)`` as a float [B] — kept so that code
+that expects one value per sample (:func:`msa_lib.training.predict`, the metrics, which take class
+ids) works unchanged. ``config.num_classes`` (the sentiment bins) is not used then. ``classes`` is a
+constructor argument, not a :class:`CorrKDConfig` field, so the regression configs (and the names of
+their checkpoints, which hash the config) are unchanged.
+
 Decisions the paper leaves open (reference/corrkd.md §7), each with its reason:
 
 * **Two heads** (decision 1, ``label_mode="reg+7cls"``): MMSA's MOSI/MOSEI metrics need a
@@ -48,7 +57,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -217,14 +226,19 @@ class CorrKDNet(nn.Module):
         input_dims: modality → feature dim, e.g. ``{"text": 768, "audio": 74, "vision": 35}``
             (``dataset.input_dims``); keys the network does not encode (e.g. ``"text_sim"``) are ignored.
         config: a :class:`CorrKDConfig` (defaults: d = 40, 8 heads, 3 layers, 7 classes).
+        classes: ``None`` (regression data set: the two heads above) or the class names of a
+            classification data set (``dataset.classes``; an int C also works): one C-way head, no
+            regression head, ``pred`` = argmax class id as a float (see the module docstring).
         **overrides: any :class:`CorrKDConfig` field, e.g. ``CorrKDNet(dims, n_layers=2)``.
 
     ``forward(batch)`` takes a batch dict with ``<m>`` float [B, T_m, D_m] and ``<m>_mask`` bool
     [B, T_m] for each encoded modality (a missing mask means "all frames real") and returns:
 
     ========================  ==========================================================
-    ``pred``                  [B] sentiment score (regression head)
-    ``logits``                [B, C] sentiment-class logits (C = ``num_classes``), RCD's o
+    ``pred``                  [B] sentiment score (regression head); the argmax class id
+                              (float) for a classification network
+    ``logits``                [B, C] sentiment-class logits (C = ``num_classes``), RCD's o; the
+                              class logits (C = ``len(classes)``) for a classification network
     ``joint``                 [B, 3d] joint representation h (SCD and CPD act on it)
     ``features``              dict m → [B, d] pooled per-modality representation z_m
     ``sequences``             dict m → [B, T_m, d] encoder outputs F_m (zero at padding)
@@ -233,7 +247,8 @@ class CorrKDNet(nn.Module):
     Teacher and student are two instances: same structure, separate parameters.
     """
 
-    def __init__(self, input_dims: Mapping[str, int], config: CorrKDConfig | None = None, **overrides):
+    def __init__(self, input_dims: Mapping[str, int], config: CorrKDConfig | None = None, *,
+                 classes: Sequence[str] | int | None = None, **overrides):
         super().__init__()
         if config is None:
             config = CorrKDConfig(**overrides)
@@ -260,8 +275,24 @@ class CorrKDNet(nn.Module):
         self.proj1 = nn.Linear(j, j)
         self.proj2 = nn.Linear(j, j)
         self.head_dropout = nn.Dropout(config.dropout)
-        self.regression_head = nn.Linear(j, 1)
-        self.class_head = nn.Linear(j, config.num_classes)
+        if classes is None:
+            self.task, self.classes = "regression", ()
+            self.num_classes = config.num_classes
+            self.regression_head = nn.Linear(j, 1)
+        else:
+            self.classes = tuple(f"class_{k}" for k in range(classes)) if isinstance(classes, int) else tuple(classes)
+            if len(self.classes) < 2:
+                raise ValueError(f"CorrKDNet: a classification network needs >= 2 classes, got {classes!r}")
+            self.task, self.num_classes = "classification", len(self.classes)
+            self.regression_head = None
+        self.class_head = nn.Linear(j, self.num_classes)
+
+    @classmethod
+    def for_dataset(cls, dataset, config: CorrKDConfig | None = None, **overrides) -> "CorrKDNet":
+        """The network for ``dataset``: its ``input_dims``, and its ``classes`` when ``dataset.task`` is
+        ``"classification"`` (a regression network otherwise)."""
+        classification = getattr(dataset, "task", "regression") == "classification"
+        return cls(dataset.input_dims, config, classes=tuple(dataset.classes) if classification else None, **overrides)
 
     # ------------------------------------------------------------------------------------------
     def _inputs(self, batch: Mapping, m: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,7 +323,10 @@ class CorrKDNet(nn.Module):
     def heads(self, joint: torch.Tensor) -> dict:
         r"""Output heads on h: :math:`u = h + \mathrm{Dropout}(W_2\,\mathrm{ReLU}(W_1 h))`."""
         u = joint + self.head_dropout(self.proj2(torch.relu(self.proj1(joint))))
-        return {"pred": self.regression_head(u).squeeze(-1), "logits": self.class_head(u)}
+        logits = self.class_head(u)
+        if self.regression_head is None:  # classification: pred = the predicted class id
+            return {"pred": logits.detach().argmax(-1).float(), "logits": logits}
+        return {"pred": self.regression_head(u).squeeze(-1), "logits": logits}
 
     def forward(self, batch: Mapping) -> dict:
         out = self.encode(batch)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..metrics import regression_metrics
+from ..metrics import evaluation_metrics
 
 Batch = dict[str, Any]
 LossFn = Callable[[torch.nn.Module, Batch], "tuple[torch.Tensor, Mapping[str, float]]"]
@@ -176,11 +176,13 @@ def evaluate(
     predict_fn: PredictFn | None = None,
     transform: Callable[[Batch], Batch] | None = None,
     device: torch.device | str | None = None,
-    dataset: str = "mosei",
+    dataset: Any = "mosei",
 ) -> dict[str, float]:
-    """MMSA metrics (:func:`msa_lib.metrics.regression_metrics`) of ``model`` on ``loader``."""
+    """The metrics of ``model`` on ``loader``: :func:`msa_lib.metrics.evaluation_metrics` (MMSA's
+    regression metrics, or the classification metrics for ``"iemocap"``; ``dataset`` is a metric-data-set
+    name or a data set)."""
     pred, true = predict(model, loader, predict_fn=predict_fn, transform=transform, device=device)
-    return regression_metrics(pred, true, dataset=dataset)
+    return evaluation_metrics(pred, true, dataset)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -272,7 +274,7 @@ def fit(
     scheduler: Any | None = None,
     train_transform: Callable[[Batch, torch.Generator], Batch] | None = None,
     valid_transform: Callable[[Batch], Batch] | None = None,
-    metric_dataset: str = "mosei",
+    metric_dataset: Any = "mosei",
     select_fn: Callable[[torch.nn.Module, Iterable[Batch]], float] | None = None,
     callbacks: Iterable[Callable[[int, dict], None]] = (),
 ) -> FitResult:
@@ -285,7 +287,7 @@ def fit(
     * with ``select_fn``: ``score = select_fn(model, valid_loader)`` (e.g. the mean valid MAE over
       several missing-modality conditions) and the metrics are those of ``valid_loader`` under
       ``valid_transform``;
-    * otherwise ``score = regression_metrics(valid)[config.select_metric]``.
+    * otherwise ``score = evaluation_metrics(valid, metric_dataset)[config.select_metric]``.
 
     The weights of the best-scoring epoch are kept (a copy of the ``state_dict``) and loaded back at
     the end; training stops after ``config.patience`` epochs without improvement. The test split is
@@ -303,7 +305,9 @@ def fit(
         scheduler: anything with ``step()``; stepped once per epoch after validation.
         train_transform: seeded random missingness for training batches.
         valid_transform: a fixed condition applied to validation batches.
-        metric_dataset: ``"mosei"`` (MOSI/MOSEI metrics) or ``"sims"``.
+        metric_dataset: ``"mosei"`` (MOSI/MOSEI metrics), ``"sims"``, ``"iemocap"`` (classification
+            metrics; ``pred`` must then be class ids), or a data set (its ``.metric_dataset`` and ``.classes``);
+            see :func:`msa_lib.metrics.evaluation_metrics`.
         select_fn: optional custom validation score.
         callbacks: called as ``cb(epoch, history_row)`` after every epoch (e.g. live plots).
     """
@@ -371,7 +375,7 @@ def fit(
             model, valid_loader, predict_fn=predict_fn, transform=valid_transform, device=device,
             amp=use_amp,
         )
-        valid_metrics = regression_metrics(pred, true, dataset=metric_dataset)
+        valid_metrics = evaluation_metrics(pred, true, metric_dataset)
         if select_fn is not None:
             score = float(select_fn(model, valid_loader))
         else:

@@ -39,6 +39,25 @@ Decisions the paper leaves open (each documented where it is made):
   conditions and frame-missing 0.3 / 0.6), with frame masks drawn from a fixed seed so every epoch
   and every method is scored on the same corrupted copies. The teacher is selected on complete
   validation data. The test split is only touched by :func:`evaluate_conditions`.
+
+**Classification data sets** (``dataset.task == "classification"``: IEMOCAP's 4 emotions). Everything is
+derived from the data set (``dataset.task``, ``dataset.classes``), nothing is specific to IEMOCAP:
+
+* teacher and student are :meth:`CorrKDNet.for_dataset` networks: one ``len(dataset.classes)``-way head, no
+  regression head, ``pred`` = the argmax class id (a float, so :func:`~msa_lib.training.predict` works);
+* the task loss is cross-entropy on the class id alone (no L1 term; ``classification_weight`` and
+  ``regression_loss`` do not apply), and CPD's categories and RCD's target / non-target classes are the
+  data set's classes (not :func:`~msa_lib.models.corrkd.sentiment_classes` bins); the plain-KD baseline drops
+  its regression-output term (``pred`` is an argmax, it has no gradient);
+* **model selection** uses the data set's primary metric (:func:`msa_lib.metrics.primary_metric`:
+  ``Avg_F1``, the mean per-emotion weighted F1, higher is better): the teacher on the complete validation
+  split, the student on its mean over ``select_conditions`` (same fixed masks). The metric the tables report
+  is the one selected on, as the reference's §4 suggests ("validation F1 averaged over a fixed set of missing
+  conditions"); the validation cross-entropy would be smoother but is not what is reported;
+* :func:`evaluate_conditions` returns :func:`msa_lib.metrics.classification_metrics` dicts (``<emotion>_F1``,
+  ``<emotion>_acc``, ``Avg_F1``, ``Avg_acc``, ``Acc_4``, ``Macro_F1``).
+
+Regression data sets are trained exactly as before (same losses, MAE selection, same checkpoint names).
 """
 
 from __future__ import annotations
@@ -63,7 +82,7 @@ from ..data import (
     random_frame_missing,
 )
 from ..losses.corrkd import RCDLoss, cpd_loss, plain_kd_loss, scd_loss
-from ..metrics import regression_metrics
+from ..metrics import DATASETS, evaluation_metrics, lower_is_better, primary_metric
 from ..models.corrkd import CorrKDConfig, CorrKDNet, sentiment_classes
 from .checkpoints import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, settings_key
 from .core import FitConfig, fit, predict, seed_everything, select_device
@@ -81,6 +100,7 @@ __all__ = [
     "CorrKDTrainConfig",
     "modality_random_missing",
     "task_loss",
+    "class_targets",
     "CorrKDStudentLoss",
     "train_teacher",
     "train_student",
@@ -274,12 +294,24 @@ def modality_random_missing(
     return out
 
 
+def class_targets(batch: Mapping, task: str, num_classes: int, label_range: float = 3.0) -> torch.Tensor:
+    """The category of every sample, long [B]: the label itself (a class id) for ``task="classification"``,
+    else :func:`~msa_lib.models.corrkd.sentiment_classes` of the sentiment score (CPD's and RCD's classes)."""
+    if task == "classification":
+        return batch["label"].reshape(-1).round().long()
+    return sentiment_classes(batch["label"], num_classes, label_range)
+
+
 def task_loss(out: Mapping, batch: Mapping, config: CorrKDLossConfig, num_classes: int,
-              label_range: float = 3.0) -> tuple[torch.Tensor, dict[str, float]]:
+              label_range: float = 3.0, *, task: str = "regression") -> tuple[torch.Tensor, dict[str, float]]:
     r"""The task loss of teacher and student: :math:`|\hat y - y|` (or squared) + w CE(o, c(y)).
 
-    ``c(y)`` = :func:`~msa_lib.models.corrkd.sentiment_classes` (7 classes by default).
+    ``c(y)`` = :func:`~msa_lib.models.corrkd.sentiment_classes` (7 classes by default). With
+    ``task="classification"`` the loss is CE(o, y) on the class id alone (logs ``task_ce`` only).
     """
+    if task == "classification":
+        ce = F.cross_entropy(out["logits"].float(), class_targets(batch, task, num_classes))
+        return ce, {"task_ce": float(ce.detach())}
     y = batch["label"].reshape(-1).float()
     pred = out["pred"].float()
     reg = F.l1_loss(pred, y) if config.regression_loss == "l1" else F.mse_loss(pred, y)
@@ -308,10 +340,13 @@ class CorrKDStudentLoss:
     sees :func:`modality_random_missing` of it, drawn from this object's own generator (seeded, so
     the same seed gives the same corruptions). The RCD critics live in ``self.rcd`` and must be
     optimised with the student (:func:`train_student` does).
+
+    ``classes`` (a classification data set's ``dataset.classes``) switches to the classification task:
+    cross-entropy on the class id, CPD / RCD over those classes (see the module docstring).
     """
 
     def __init__(self, method: str, teacher: CorrKDNet | None, config: CorrKDTrainConfig,
-                 seed: int = 0, label_range: float = 3.0):
+                 seed: int = 0, label_range: float = 3.0, *, classes: Sequence[str] | None = None):
         self.method = method
         self.terms = _method_terms(method)
         if self.terms["teacher"] and teacher is None:
@@ -319,7 +354,8 @@ class CorrKDStudentLoss:
         self.teacher = teacher
         self.config = config
         self.label_range = float(label_range)
-        self.num_classes = config.model.num_classes
+        self.task = "classification" if classes else "regression"
+        self.num_classes = len(classes) if classes else config.model.num_classes
         self.generator = torch.Generator().manual_seed(int(seed) + 7919)
         lc = config.losses
         self.rcd = None
@@ -354,8 +390,8 @@ class CorrKDStudentLoss:
                 teacher_out = self.teacher(batch)
         corrupted = modality_random_missing(batch, self.generator, self.config.mrm)
         out = student(corrupted)
-        loss, logs = task_loss(out, batch, lc, self.num_classes, self.label_range)
-        classes = sentiment_classes(batch["label"], self.num_classes, self.label_range)
+        loss, logs = task_loss(out, batch, lc, self.num_classes, self.label_range, task=self.task)
+        classes = class_targets(batch, self.task, self.num_classes, self.label_range)
         if self.terms["scd"]:
             l_scd = scd_loss(out["joint"].float(), teacher_out["joint"].float(), lc.margin, normalize=lc.scd_normalize)
             loss = loss + lc.lambda_scd * l_scd
@@ -373,7 +409,8 @@ class CorrKDStudentLoss:
         if self.terms["plain_kd"]:
             l_kd, kd_logs = plain_kd_loss(
                 out, teacher_out, temperature=lc.kd_temperature,
-                feature_weight=lc.kd_feature_weight, regression_weight=lc.kd_regression_weight,
+                feature_weight=lc.kd_feature_weight,
+                regression_weight=lc.kd_regression_weight if self.task == "regression" else 0.0,
             )
             loss = loss + l_kd
             logs.update(kd_logs)
@@ -421,7 +458,9 @@ def evaluate_conditions(
     loader=None,
     condition_kwargs: Mapping | None = None,
 ) -> dict[str, dict[str, float]]:
-    """MMSA metrics of ``model`` on ``dataset[split]`` under each named condition.
+    """The metrics of ``model`` on ``dataset[split]`` under each named condition: MMSA's regression metrics,
+    or :func:`~msa_lib.metrics.classification_metrics` for a classification data set
+    (:func:`~msa_lib.metrics.evaluation_metrics` dispatches on ``dataset.metric_dataset``).
 
     Frame-missing masks come from :func:`condition_generator` (condition, ``seed``): two models
     evaluated with one seed see the same corrupted test copies. ``condition_kwargs`` go to
@@ -436,35 +475,72 @@ def evaluate_conditions(
     results = {}
     for c in conditions:
         pred, true = predict(model, loader, transform=_condition_transform(c, seed, condition_kwargs), device=device)
-        results[c] = regression_metrics(pred, true, dataset=dataset.metric_dataset)
+        results[c] = evaluation_metrics(pred, true, dataset)
     return results
 
 
-def _select_fn(conditions: Sequence[str], seed: int, metric_dataset: str, condition_kwargs=None) -> Callable:
+def _select_fn(conditions: Sequence[str], seed: int, metric_dataset, condition_kwargs=None,
+               metric: str = "MAE") -> Callable:
+    """The student's validation score: the mean of ``metric`` over ``conditions`` (``metric_dataset``: a
+    metric-data-set name or the data set)."""
     def select(model, valid_loader) -> float:
         scores = []
         for c in conditions:
             pred, true = predict(model, valid_loader, transform=_condition_transform(c, seed, condition_kwargs))
-            scores.append(regression_metrics(pred, true, dataset=metric_dataset)["MAE"])
+            scores.append(evaluation_metrics(pred, true, metric_dataset)[metric])
         return float(np.mean(scores))
 
     return select
 
 
+def _is_classification(dataset) -> bool:
+    return getattr(dataset, "task", "regression") == "classification"
+
+
+def _dataset_classes(dataset) -> tuple[str, ...] | None:
+    """The class names of a classification data set (what the networks' heads and CPD / RCD use), else None."""
+    if not _is_classification(dataset):
+        return None
+    classes = tuple(getattr(dataset, "classes", ()) or ())
+    if len(classes) < 2:
+        raise ValueError(f"{getattr(dataset, 'name', 'dataset')}: a classification data set needs >= 2 classes, got {classes}")
+    return classes
+
+
+def _selection(dataset) -> tuple[str, str]:
+    """(metric, "min" | "max") the teacher and the student are selected on: MAE for regression (as
+    before), the primary metric (``Avg_F1``) for classification."""
+    if not _is_classification(dataset):
+        return "MAE", "min"
+    metric = primary_metric(dataset)
+    return metric, "min" if lower_is_better(metric) else "max"
+
+
 # ----------------------------------------------------------------------------------------------
 # training entry points
 # ----------------------------------------------------------------------------------------------
-def _label_range(dataset) -> float:
-    return 1.0 if getattr(dataset, "metric_dataset", "mosei") == "sims" else 3.0
+def label_range(dataset) -> float:
+    """The largest absolute sentiment score (3 for MOSI / MOSEI, 1 for CH-SIMS(v2)), which scales the
+    sentiment bins; 3.0 (unused) for a classification data set or an unknown metric name."""
+    if _is_classification(dataset):
+        return 3.0
+    family = DATASETS.get(str(getattr(dataset, "metric_dataset", "mosei")).lower(), "mosei")
+    return 1.0 if family == "sims" else 3.0
+
+
+_label_range = label_range  # the name the trainer uses
 
 
 def _dataset_key(dataset) -> dict:
-    return {
+    key = {
         "name": getattr(dataset, "name", "?"),
         "sizes": [len(dataset[s]) for s in ("train", "valid", "test")],
         "dims": dict(sorted(dataset.input_dims.items())),
         "label_sum": round(float(np.sum(dataset["train"].labels)), 4),
     }
+    if _is_classification(dataset):  # only then: the regression keys (checkpoint names) stay as they were
+        key["task"], key["classes"] = "classification", list(_dataset_classes(dataset))
+    return key
 
 
 def _config_key(config: CorrKDTrainConfig) -> dict:
@@ -505,10 +581,11 @@ def _plain_values(obj: Any) -> Any:
     return obj
 
 
-def _fit_config(config: CorrKDTrainConfig, epochs: int, seed: int) -> FitConfig:
+def _fit_config(config: CorrKDTrainConfig, epochs: int, seed: int, dataset=None) -> FitConfig:
+    metric, mode = _selection(dataset) if dataset is not None else ("MAE", "min")
     return FitConfig(
         epochs=epochs, lr=config.lr, weight_decay=config.weight_decay, grad_clip=config.grad_clip,
-        patience=config.patience, select_metric="MAE", select_mode="min", amp=config.amp,
+        patience=config.patience, select_metric=metric, select_mode=mode, amp=config.amp,
         device=config.device, progress=config.progress, seed=seed,
     )
 
@@ -532,7 +609,8 @@ def train_teacher(
     checkpoint_dir: str | Path | bool | None = None,
     retrain: bool = False,
 ) -> tuple[CorrKDNet, dict | None]:
-    """Train (or load) the CorrKD teacher: complete data, task loss, selected on complete valid MAE.
+    """Train (or load) the CorrKD teacher: complete data, task loss, selected on complete valid MAE
+    (the primary metric, ``Avg_F1``, for a classification data set; see the module docstring).
 
     Args:
         dataset: an :class:`~msa_lib.data.MSADataset`.
@@ -548,20 +626,21 @@ def train_teacher(
     """
     config = config or (CorrKDTrainConfig.quick() if quick else CorrKDTrainConfig.full())
     seed_everything(seed)
-    teacher = CorrKDNet(dataset.input_dims, config.model)
+    teacher = CorrKDNet.for_dataset(dataset, config.model)
     path = teacher_checkpoint_path(dataset, seed, config, checkpoint_dir)
-    lc, n_cls, label_range = config.losses, config.model.num_classes, _label_range(dataset)
+    lc, n_cls, label_range = config.losses, teacher.num_classes, _label_range(dataset)
+    task = teacher.task
 
     def loss_fn(model, batch):
-        return task_loss(model(batch), batch, lc, n_cls, label_range)
+        return task_loss(model(batch), batch, lc, n_cls, label_range, task=task)
 
     def train():
         return fit(
             teacher,
             make_loader(dataset["train"], config.batch_size, shuffle=True, seed=seed),
             make_loader(dataset["valid"], config.eval_batch_size),
-            loss_fn, config=_fit_config(config, config.teacher_epochs, seed),
-            metric_dataset=dataset.metric_dataset,
+            loss_fn, config=_fit_config(config, config.teacher_epochs, seed, dataset),
+            metric_dataset=dataset if _is_classification(dataset) else dataset.metric_dataset,
         )
 
     history, _ = _fit_or_load(path, teacher, train, retrain)
@@ -586,7 +665,8 @@ def train_student(
     """Train (or load) a student with ``method`` (one of :data:`METHODS`) under MRM.
 
     The student is selected on the validation split by the mean MAE over
-    ``config.select_conditions`` (fixed frame masks, seed ``config.select_seed``). ``teacher`` may be
+    ``config.select_conditions`` (fixed frame masks, seed ``config.select_seed``); by the mean primary
+    metric (``Avg_F1``, higher is better) for a classification data set. ``teacher`` may be
     None only for ``student_no_kd``. ``teacher_seed`` (default ``seed``) enters the checkpoint name.
 
     Returns ``(student, history)`` as :func:`train_teacher`.
@@ -594,10 +674,12 @@ def train_student(
     config = config or (CorrKDTrainConfig.quick() if quick else CorrKDTrainConfig.full())
     terms = _method_terms(method)
     seed_everything(seed)
-    student = CorrKDNet(dataset.input_dims, config.model)
+    student = CorrKDNet.for_dataset(dataset, config.model)
     device = select_device(config.device)
     loss = CorrKDStudentLoss(method, teacher if terms["teacher"] else None, config, seed=seed,
-                             label_range=_label_range(dataset)).to(device)
+                             label_range=_label_range(dataset), classes=_dataset_classes(dataset)).to(device)
+    metrics_of = dataset if _is_classification(dataset) else dataset.metric_dataset
+    select_metric, _ = _selection(dataset)
     key_config = _config_key(config)
     if not terms["teacher"]:
         key_config.pop("teacher_epochs")  # a student without teacher does not depend on it
@@ -614,10 +696,10 @@ def train_student(
             student,
             make_loader(dataset["train"], config.batch_size, shuffle=True, seed=seed),
             make_loader(dataset["valid"], config.eval_batch_size),
-            loss, config=_fit_config(config, config.epochs, seed), optimizer=optimizer,
-            metric_dataset=dataset.metric_dataset,
-            select_fn=_select_fn(config.select_conditions, config.select_seed, dataset.metric_dataset,
-                                 config.condition_kwargs),
+            loss, config=_fit_config(config, config.epochs, seed, dataset), optimizer=optimizer,
+            metric_dataset=metrics_of,
+            select_fn=_select_fn(config.select_conditions, config.select_seed, metrics_of,
+                                 config.condition_kwargs, metric=select_metric),
         )
 
     history, _ = _fit_or_load(path, student, train, retrain)
