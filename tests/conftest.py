@@ -2,8 +2,8 @@
 
 Every test module may use the fixtures ``repo_root`` and ``notebook_paths``. Environment defaults (only set when
 absent, so CI's own values win): ``MSA_QUICK=1`` (notebooks take their quick path), ``TQDM_DISABLE=1``,
-``MPLBACKEND=Agg``, ``HF_HUB_OFFLINE=1``, ``TRANSFORMERS_OFFLINE=1``, ``PYTHONHASHSEED=0``. Kernels started by
-papermill inherit them.
+``MPLBACKEND=Agg``, ``HF_HUB_OFFLINE=1``, ``TRANSFORMERS_OFFLINE=1``, ``PYTHONHASHSEED=0``, and ``MSA_CACHE_DIR``
+(a fresh temporary folder: the text simulator's cache). Kernels started by papermill inherit them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ for _key, _value in {
     "PYTHONHASHSEED": "0",
 }.items():
     os.environ.setdefault(_key, _value)
+
+# The text simulator's cache (msa_lib.data.text_simulator) goes to a folder of this test session, never ~/.cache.
+if "MSA_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["MSA_CACHE_DIR"] = tempfile.mkdtemp(prefix="msa-test-cache-")
 
 if str(REPO_ROOT) not in sys.path:  # `import msa_lib` works from a plain checkout too
     sys.path.insert(0, str(REPO_ROOT))

@@ -88,7 +88,7 @@ def test_without_simulated_text_and_load_dataset(tmp_path):
     label_file, root, _, _ = _build(tmp_path)
     ds = _load(label_file, root, simulated_text=None)
     assert "text_sim" not in ds.input_dims and not ds.has_text_sim
-    via = load_dataset(tmp_path, audio="wav", text="txt", vision="vid")  # tmp_path/features is found
+    via = load_dataset(tmp_path, audio="wav", text="txt", vision="vid", simulated_text="none")  # tmp_path/features is found
     assert via.input_dims == {"text": 8, "audio": 6, "vision": 5}  # SDUMC's default sim folder absent
     via2 = load_dataset(tmp_path, audio="wav", text="txt", vision="vid", simulated_text="sim")
     assert via2.input_dims["text_sim"] == 8
