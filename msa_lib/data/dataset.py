@@ -240,6 +240,12 @@ class MSASplit:
         return f"{type(self).__name__}('{self.name}', n={len(self)}, dims: {dims})"
 
 
+def invalid_class_ids(labels, n_classes: int) -> np.ndarray:
+    """Indices of the ``labels`` that are not class ids ``0 .. n_classes - 1`` (finite, whole, in range)."""
+    y = np.asarray(labels)
+    return np.flatnonzero(~np.isfinite(y) | (y != np.round(y)) | (y < 0) | (y >= n_classes))
+
+
 class MSADataset(Mapping):
     """A data set: a read-only mapping ``"train" / "valid" / "test"`` → :class:`MSASplit`.
 
@@ -283,11 +289,11 @@ class MSADataset(Mapping):
                 raise ValueError(f"{name}: classes must be at least 2 distinct names, got {classes}")
             for s in SPLITS:
                 y = np.asarray(splits[s].labels)
-                bad = ~np.isfinite(y) | (y != np.round(y)) | (y < 0) | (y >= len(classes))
-                if bad.any():
-                    first = np.flatnonzero(bad)[:5].tolist()
+                bad = invalid_class_ids(y, len(classes))
+                if bad.size:
+                    first = bad[:5].tolist()
                     raise ValueError(
-                        f"{name}: split '{s}' has {int(bad.sum())} labels that are not class ids 0..{len(classes) - 1} "
+                        f"{name}: split '{s}' has {bad.size} labels that are not class ids 0..{len(classes) - 1} "
                         f"of {classes} (indices {first}, values {y[first].tolist()})"
                     )
         elif classes:
@@ -298,8 +304,10 @@ class MSADataset(Mapping):
             if dims is None:
                 dims = split.dims
             elif split.dims != dims:
+                where = split.source or name  # e.g. "load_mmsa: /path/to/file.pkl": the file at fault
                 raise ValueError(
-                    f"{name}: split '{s}' has feature dims {split.dims} but 'train' has {dims}"
+                    f"{where}: split '{s}' has feature dims {split.dims} but 'train' has {dims}; every split of a "
+                    "data set must have the same features"
                 )
         self.name = name
         self.input_dims: dict[str, int] = dict(dims or {})

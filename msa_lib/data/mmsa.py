@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from ..metrics import CLASSIFICATION_DATASETS
-from .dataset import SIM_TEXT, SPLITS, MSADataset, MSASplit, PaddedSequences
+from .dataset import SIM_TEXT, SPLITS, MSADataset, MSASplit, PaddedSequences, invalid_class_ids
 from .safe_pickle import UnsafePickleError, safe_load
 
 LABEL_KEY = "regression_labels"
@@ -148,12 +148,11 @@ def _emotion_classes(split: dict, where: str, classes: tuple[str, ...]) -> np.nd
     raw = np.asarray(split[key], dtype=np.float32)
     if raw.ndim >= 1 and int(np.prod(raw.shape[1:])) == 1:  # class ids already
         y = raw.reshape(-1)
-        bad = ~np.isfinite(y) | (y != np.round(y)) | (y < 0) | (y >= len(classes))
-        if bad.any():
-            first = np.flatnonzero(bad)[:10].tolist()
+        bad = invalid_class_ids(y, len(classes))
+        if bad.size:
             raise ValueError(
-                f"{where}: '{key}' holds {int(bad.sum())} values that are not class ids 0..{len(classes) - 1} "
-                f"of {classes} (first indices {first})"
+                f"{where}: '{key}' holds {bad.size} values that are not class ids 0..{len(classes) - 1} "
+                f"of {classes} (first indices {bad[:10].tolist()})"
             )
         return y
     if not _is_emotion_shape(raw.shape) or raw.shape[1] != len(classes):
