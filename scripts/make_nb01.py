@@ -48,7 +48,10 @@ BATCH_SIZE = 32
 AUDIO_FEATURE = "wavlm-large-FRA_-5"
 TEXT_FEATURE = "vicuna-7b-v1.5-FRA-wavlm2vicuna-half-gt"
 VISION_FEATURE = "manet_FRA"
-SIM_TEXT_FEATURE = None  # e.g. SDUMC's "vicuna-7b-v1.5-FRA-wavlm2vicuna-half-wav+prompt[take_generate_wordembed_-4]"
+# Data without simulated text (every MMSA pickle): "auto" fits a text simulator on the train split (cached),
+# "none" goes without, a path reads an .npz of simulated text; for a MERTools folder, also SDUMC's folder name,
+# e.g. "vicuna-7b-v1.5-FRA-wavlm2vicuna-half-wav+prompt[take_generate_wordembed_-4]"
+SIMULATED_TEXT = "auto"
 ''', tags=["parameters"])
 
 code('''
@@ -75,9 +78,7 @@ seed_everything(SEED)
 folders = {}
 if DATA_PATH is not None and Path(DATA_PATH).is_dir():
     folders = dict(audio=AUDIO_FEATURE, text=TEXT_FEATURE, vision=VISION_FEATURE)
-    if SIM_TEXT_FEATURE is not None:
-        folders["simulated_text"] = SIM_TEXT_FEATURE
-dataset = load_dataset(DATA_PATH, quick=QUICK, seed=SEED, **folders)
+dataset = load_dataset(DATA_PATH, quick=QUICK, seed=SEED, simulated_text=SIMULATED_TEXT, **folders)
 SYNTHETIC = dataset.info.get("source") == "synthetic_mosei"
 print(dataset)
 ''')
@@ -216,7 +217,50 @@ if dataset.has_text_sim:
     print(f"median cosine: same utterance {np.median(sim_stats['cos_same']):.3f}, "
           f"other utterance {np.median(sim_stats['cos_other']):.3f}")
 else:
-    print("this data set has no simulated text (MMSA: add 'text_sim'; MERTools: set SIM_TEXT_FEATURE)")
+    print("this data set has no simulated text, and SIMULATED_TEXT = 'none' asked for none: chapters 03-04 "
+          "need it (set SIMULATED_TEXT = 'auto' to fit the text simulator of section 6b)")
+''')
+
+md(r"""
+### 6b · When the data has no simulated text: `msa_lib`'s text simulator
+
+No MMSA or MulT pickle holds SDUMC's simulated text, and raw audio is not in a pickle. With
+`SIMULATED_TEXT = "auto"`, `load_dataset` then fits a **text simulator** on the train split: a ridge regression
+from the audio frames around each text position (mapped onto the text's length in relative time, plus the
+utterance's mean audio) to the text feature at that position, **cross-fitted** over 5 folds so that no training
+utterance's simulated text comes from a model that saw it (valid and test use the model fitted on all of train).
+It is a feature-level stand-in for SDUMC's speech-LLM: it can learn how prosody co-varies with the text features,
+never the words. The table measures it: a sentiment probe (ridge on mean-pooled features, test MAE and
+correlation) from the real and the simulated text, the cosine between simulated and real text at the same
+position, their relative distance, and R² (how much of the real text's variation it reproduces). On the
+synthetic default, where the generator makes its own simulated text, the simulator is fitted too, for comparison.
+""")
+
+code('''
+import pandas as pd
+from msa_lib.data import add_simulated_text, simulated_text_quality
+
+versions = {}
+if dataset.has_text_sim:
+    made_by = "text simulator" if "text_sim" in dataset.info else "in the data"
+    versions[made_by] = dataset
+    if SYNTHETIC:  # the generator's channel against the ridge simulator fitted on the same train split
+        versions["text simulator (fitted here)"] = add_simulated_text(dataset)
+quality = {}
+for name, ds in versions.items():
+    q = simulated_text_quality(ds)
+    quality[name] = {"probe MAE, real text": q["probe"]["text"]["MAE"],
+                     "probe MAE, simulated": q["probe"]["text_sim"]["MAE"],
+                     "probe Corr, real text": q["probe"]["text"]["Corr"],
+                     "probe Corr, simulated": q["probe"]["text_sim"]["Corr"],
+                     "cosine to real (test)": q["test_cosine"], "relative L2 (test)": q["test_relative_l2"],
+                     "R² (test)": q["r2"]["test"]}
+if quality:
+    if dataset.task == "classification":
+        print("(IEMOCAP: the probe regresses the class index; read it only as which text separates the classes)")
+    display(pd.DataFrame(quality).T.round(3))
+else:
+    print("no simulated text (SIMULATED_TEXT = 'none')")
 ''')
 
 md(r"""

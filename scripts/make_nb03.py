@@ -40,7 +40,8 @@ code('''
 import os
 QUICK = os.environ.get("MSA_QUICK", "1") != "0"  # quick: small data, few epochs, CPU ~1 min
 SEED = 0
-DATA_PATH = None  # None = synthetic default; an MMSA .pkl with text_sim, or a MERTools folder with simulated text
+DATA_PATH = None  # None = synthetic default; an MMSA or MulT .pkl, or a MERTools folder
+SIMULATED_TEXT = "auto"  # data without simulated text: "auto" fits the text simulator (cached), or an .npz path
 DEVICE = None
 EPOCHS = None     # None = the default of the mode (quick: 8, full: 25)
 RETRAIN = False
@@ -61,7 +62,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from msa_lib.data import load_dataset, make_loader
+from msa_lib.data import load_dataset, require_simulated_text, require_task, make_loader
 from msa_lib.losses import SelfDistillationLoss, SelfDistillationWeights, rnc_loss
 from msa_lib.training import seed_everything, select_device
 from msa_lib.training.sdumc import build_model, evaluate_method, train_method
@@ -69,7 +70,10 @@ from msa_lib.viz import sdumc as vsdumc
 
 seed_everything(SEED)
 device = select_device(DEVICE)
-dataset = load_dataset(DATA_PATH, quick=QUICK, seed=SEED)
+dataset = load_dataset(DATA_PATH, quick=QUICK, seed=SEED, simulated_text=SIMULATED_TEXT)
+require_task(dataset, "regression", chapter="03", method="SDUMC",
+             instead="Chapter 05 (CorrKD) handles classification data sets such as IEMOCAP.")
+require_simulated_text(dataset, chapter="03")
 print(dataset)
 ''')
 
@@ -163,7 +167,8 @@ that follow the labels give a lower loss than the same embeddings shuffled.
 """)
 
 code('''
-labels = torch.linspace(-3, 3, 32)
+low, high = float(dataset["train"].labels.min()), float(dataset["train"].labels.max())  # the data's label range
+labels = torch.linspace(low, high, 32)
 ordered = torch.stack([labels, labels + 0.1 * torch.randn(32)], dim=1)[..., None] * torch.tensor([1.0, 0.5])
 shuffled = ordered[torch.randperm(32)]
 print(f"RnC of embeddings ordered by label: {rnc_loss(ordered, labels, tie_tolerance=1e-4).item():.4f}; "

@@ -37,7 +37,8 @@ code('''
 import os
 QUICK = os.environ.get("MSA_QUICK", "1") != "0"  # quick: small data, few epochs, CPU ~1 min
 SEEDS = [0, 1, 2]
-DATA_PATH = None  # None = synthetic default; an MMSA .pkl with text_sim, or a MERTools folder with simulated text
+DATA_PATH = None  # None = synthetic default; an MMSA or MulT .pkl, or a MERTools folder
+SIMULATED_TEXT = "auto"  # data without simulated text: "auto" fits the text simulator (cached), or an .npz path
 DEVICE = None
 EPOCHS = None     # None = default of the mode, 6 in quick mode and 25 in full mode
 ''', tags=["parameters"])
@@ -57,13 +58,17 @@ code('''
 import matplotlib.pyplot as plt
 import numpy as np
 
-from msa_lib.data import load_dataset
-from msa_lib.training import results_table, select_device, write_results
+from msa_lib.data import load_dataset, require_simulated_text, require_task
+from msa_lib.metrics import metric_keys
+from msa_lib.training import results_name, results_table, select_device, write_results
 from msa_lib.training.sdumc import run_missing_text_experiment, summarise_rows
 from msa_lib.viz import sdumc as vsdumc
 
 device = select_device(DEVICE)
-dataset = load_dataset(DATA_PATH, quick=QUICK, seed=0)
+dataset = load_dataset(DATA_PATH, quick=QUICK, seed=0, simulated_text=SIMULATED_TEXT)
+require_task(dataset, "regression", chapter="04", method="SDUMC",
+             instead="Chapter 05 (CorrKD) handles classification data sets such as IEMOCAP.")
+require_simulated_text(dataset, chapter="04")
 print(dataset)
 ''')
 
@@ -92,7 +97,7 @@ rows, fits = run_missing_text_experiment(dataset, seeds=RUN_SEEDS, config=CONFIG
                                          device=device, checkpoint=True, progress=not QUICK)
 command = f"papermill notebooks/04_missing_text_evaluation.ipynb out.ipynb -p QUICK {QUICK}" + (
     f" -p DATA_PATH {DATA_PATH}" if DATA_PATH else "")
-path = write_results("missing_text", rows, quick=QUICK, seeds=RUN_SEEDS, dataset=dataset.name, command=command,
+path = write_results(results_name("missing_text", dataset), rows, quick=QUICK, seeds=RUN_SEEDS, dataset=dataset.name, command=command,
                      extra={"epochs": CONFIG.epochs, "data_info": {k: str(v) for k, v in dataset.info.items()},
                             "best_epochs": {f"{m}/{s}": f.best_epoch for (m, s), f in fits.items()}})
 print(f"{len(rows)} rows written to {path}")
@@ -105,7 +110,7 @@ Mean ± standard deviation over seeds on the test split (MAE: lower is better; t
 """)
 
 code('''
-table = results_table(rows, metrics=["MAE", "Corr", "Has0_acc_2", "Non0_acc_2", "Non0_F1_score", "Mult_acc_7"])
+table = results_table(rows, metrics=metric_keys(dataset.metric_dataset))  # the data set's own metric set
 table
 ''')
 

@@ -43,7 +43,8 @@ import os
 QUICK = os.environ.get("MSA_QUICK", "1") != "0"  # quick: small data, few epochs, CPU ~1 min
 SEED = 0            # the seed whose models the figures show
 SEEDS = [0, 1, 2]   # seeds of the results table (quick mode uses the first two)
-DATA_PATH = None    # None = synthetic default; an MMSA .pkl or a MERTools folder
+DATA_PATH = None    # None = synthetic default; an MMSA or MulT .pkl (IEMOCAP too), or a MERTools folder
+SIMULATED_TEXT = "none"  # CorrKD never uses text simulated from audio: do not fit the text simulator
 DEVICE = None       # None = cuda > mps > cpu
 EPOCHS = None       # None = the mode's default (quick: 3, full: 20)
 RETRAIN = False     # True: train even when a checkpoint exists
@@ -58,13 +59,13 @@ import numpy as np
 import torch
 
 from msa_lib.data import CORRKD_CONDITIONS, apply_condition, load_dataset, make_loader
+from msa_lib.metrics import metric_keys, primary_metric
 from msa_lib.losses import RCDLoss, cpd_loss, scd_loss
 from msa_lib.losses.corrkd import disentangle_responses, kd_kl_loss
-from msa_lib.models.corrkd import sentiment_classes
-from msa_lib.training import results_table, seed_everything, write_results
+from msa_lib.training import results_name, results_table, seed_everything, write_results
 from msa_lib.training.corrkd import (
-    ABLATION_METHODS, DEFAULT_CONDITIONS, MAIN_METHODS, CorrKDRun, CorrKDTrainConfig, MRMConfig,
-    evaluate_conditions, modality_random_missing, run_corrkd, train_student, train_teacher,
+    ABLATION_METHODS, DEFAULT_CONDITIONS, MAIN_METHODS, CorrKDRun, CorrKDTrainConfig, MRMConfig, class_targets,
+    evaluate_conditions, label_range, modality_random_missing, run_corrkd, train_student, train_teacher,
 )
 from msa_lib.viz import corrkd as vk
 
@@ -78,9 +79,16 @@ if SEED not in RUN_SEEDS:
     RUN_SEEDS = [SEED, *RUN_SEEDS]
 
 seed_everything(SEED)
-dataset = load_dataset(DATA_PATH, quick=QUICK, seed=SEED)
-CLASS_NAMES = ["-3", "-2", "-1", "0", "+1", "+2", "+3"]
+dataset = load_dataset(DATA_PATH, quick=QUICK, seed=SEED, simulated_text=SIMULATED_TEXT)
+# what the chapter reports follows the data: MOSI / MOSEI's Non0 F1, CH-SIMS's F1, IEMOCAP's mean per-emotion F1
+METRIC = primary_metric(dataset)
+METRIC_NAME = METRIC.replace("_score", "").replace("_", " ")
+ALL_METRICS = list(metric_keys(dataset.metric_dataset))
+RATE_METRICS = (METRIC, "MAE") if dataset.task == "regression" else (METRIC, "Acc_4")
+# CPD's and RCD's categories: the 7 sentiment bins of a score, or the data set's own classes (IEMOCAP's emotions)
+CLASS_NAMES = list(dataset.classes) if dataset.task == "classification" else ["-3", "-2", "-1", "0", "+1", "+2", "+3"]
 print(dataset)
+print(f"task: {dataset.task}; headline metric: {METRIC}; categories: {CLASS_NAMES}")
 print("model:", CONFIG.model)
 print(f"epochs {CONFIG.epochs}, batch {CONFIG.batch_size}, lr {CONFIG.lr}, seeds {RUN_SEEDS}")
 ''')
@@ -140,14 +148,14 @@ teacher = run.teachers[SEED]
 
 probe = evaluate_conditions(teacher, dataset, ["complete", *CORRKD_CONDITIONS], split="valid", seed=SEED)
 fig, ax = plt.subplots(figsize=(7, 3))
-ax.bar(list(probe), [100 * m["Non0_F1_score"] for m in probe.values()], color="#1f4e79")
-ax.set_ylabel("Non0 F1 (×100), valid")
+ax.bar(list(probe), [100 * m[METRIC] for m in probe.values()], color="#1f4e79")
+ax.set_ylabel(f"{METRIC_NAME} (×100), valid")
 ax.set_title("The complete-data teacher when modalities go missing")
 plt.xticks(rotation=20)
 plt.show()
-worst = min(CORRKD_CONDITIONS, key=lambda c: probe[c]["Non0_F1_score"])
-print(f"Teacher, validation Non0 F1: {100 * probe['complete']['Non0_F1_score']:.1f} with every modality, "
-      f"{100 * probe[worst]['Non0_F1_score']:.1f} under '{worst}', its worst condition.")
+worst = min(CORRKD_CONDITIONS, key=lambda c: probe[c][METRIC])
+print(f"Teacher, validation {METRIC_NAME}: {100 * probe['complete'][METRIC]:.1f} with every modality, "
+      f"{100 * probe[worst][METRIC]:.1f} under '{worst}', its worst condition.")
 ''')
 
 md(r"""
@@ -196,7 +204,8 @@ The **baselines** use the same student, the same corruption and the same task lo
 code('''
 run = run_corrkd(dataset, MAIN_METHODS, RUN_SEEDS, quick=QUICK, config=CONFIG, run=run, retrain=RETRAIN)
 vk.plot_learning_curves({m: run.histories[(m, SEED)] for m in MAIN_METHODS})
-plt.title(f"Validation score (mean MAE over the selection mix), seed {SEED}")
+select_name = "mean MAE" if dataset.task == "regression" else f"mean {METRIC}"
+plt.title(f"Validation score ({select_name} over the selection mix), seed {SEED}")
 plt.show()
 print("training (or loading) time, s:", {f"{m}/{s}": round(t, 1) for (m, s), t in run.seconds.items()})
 ''')
@@ -215,7 +224,7 @@ missing_text = apply_condition(test_batch, "audio+vision")
 with torch.no_grad():
     out_t = teacher.cpu()(test_batch)
     outs = {m: run.students[(m, SEED)].cpu().eval()(missing_text) for m in ("student_no_kd", "corrkd")}
-classes = sentiment_classes(test_batch["label"])
+classes = class_targets(test_batch, dataset.task, len(CLASS_NAMES), label_range(dataset))
 
 vk.plot_scd_distances({vk.METHOD_LABELS[m]: (o["joint"], out_t["joint"]) for m, o in outs.items()},
                       margin=CONFIG.losses.margin)
@@ -261,31 +270,36 @@ md(r"""
 
 Every method of a seed is evaluated on the **test** split under the same conditions (frame masks fixed by the
 seed), after selection on the validation split only. The table follows the paper's layout: weighted F1 on
-non-zero labels (MMSA's `Non0_F1_score`, ×100), mean ± std over seeds, and **Avg.** over the six missing
-conditions (complete excluded).
+non-zero labels (MMSA's `Non0_F1_score`, ×100; on CH-SIMS its `F1_score`, on IEMOCAP the mean per-emotion
+weighted F1 `Avg_F1`: `METRIC` above), mean ± std over seeds, and **Avg.** over the six missing conditions
+(complete excluded).
 """)
 
 code('''
 rows = list(run.rows)
-path = write_results("corrkd", rows, quick=QUICK, seeds=RUN_SEEDS, dataset=dataset.name,
+path = write_results(results_name("corrkd", dataset), rows, quick=QUICK, seeds=RUN_SEEDS, dataset=dataset.name,
                      command=f"papermill notebooks/05_corrkd.ipynb out.ipynb -p QUICK {QUICK}",
                      extra={"config": dataclasses.asdict(CONFIG)})
 print("wrote", path)
-vk.corrkd_table(rows, "Non0_F1_score", methods=["teacher", *MAIN_METHODS])
+vk.corrkd_table(rows, METRIC, methods=["teacher", *MAIN_METHODS])
 ''')
 
 code('''
-# every MMSA metric, whole-modality conditions
+if dataset.task == "classification":  # CorrKD's IEMOCAP table: F1 per emotion, CorrKD against its baselines
+    import pandas as pd
+    display(pd.concat({e: vk.corrkd_table(rows, f"{e}_F1", methods=MAIN_METHODS) for e in dataset.classes},
+                      names=["emotion", "method"]))
+# every metric of the data set, whole-modality conditions
 whole = [r for r in rows if r["condition"] in ("complete", *CORRKD_CONDITIONS) and r["method"] in MAIN_METHODS]
-results_table(whole, ["Non0_F1_score", "Non0_acc_2", "Has0_F1_score", "Mult_acc_7", "MAE", "Corr"], digits=3)
+results_table(whole, ALL_METRICS, digits=3)
 ''')
 
 code('''
-vk.plot_condition_bars(rows, "Non0_F1_score", methods=["teacher", *MAIN_METHODS])
-plt.title("Non0 F1 per condition (test, mean ± std over seeds)")
+vk.plot_condition_bars(rows, METRIC, methods=["teacher", *MAIN_METHODS])
+plt.title(f"{METRIC_NAME} per condition (test, mean ± std over seeds)")
 plt.show()
 
-def avg_missing(method, metric="Non0_F1_score", rows=rows, seeds=None):
+def avg_missing(method, metric=METRIC, rows=rows, seeds=None):
     """The paper's "Avg.": per seed, the mean over the six missing conditions; then mean, std, n over seeds."""
     per_seed = {}
     for r in rows:
@@ -294,15 +308,16 @@ def avg_missing(method, metric="Non0_F1_score", rows=rows, seeds=None):
     values = np.array([np.mean(v) for v in per_seed.values()])
     return 100 * values.mean(), 100 * values.std(), len(values)
 
-def compare(a, b, rows=rows):
+def compare(a, b, rows=rows, metric=METRIC):
     """a against b on the seeds both were run with."""
     seeds = {r["seed"] for r in rows if r["method"] == a} & {r["seed"] for r in rows if r["method"] == b}
-    (ma, sa, n), (mb, sb, _) = avg_missing(a, rows=rows, seeds=seeds), avg_missing(b, rows=rows, seeds=seeds)
+    (ma, sa, n), (mb, sb, _) = (avg_missing(a, metric, rows=rows, seeds=seeds),
+                                avg_missing(b, metric, rows=rows, seeds=seeds))
     if n < 2:  # one seed has no spread: say which is larger, and that it cannot be judged
         verdict = ("higher than" if ma > mb else "lower than") + " (one seed: no spread to judge by)"
     else:
         verdict = "higher than" if ma - mb > sa + sb else ("lower than" if mb - ma > sa + sb else "within one std of")
-    return (f"{vk.METHOD_LABELS[a]}: Avg. Non0 F1 {ma:.2f} ± {sa:.2f} vs {vk.METHOD_LABELS[b]} {mb:.2f} ± {sb:.2f} "
+    return (f"{vk.METHOD_LABELS[a]}: Avg. {metric.replace('_score', '').replace('_', ' ')} {ma:.2f} ± {sa:.2f} vs {vk.METHOD_LABELS[b]} {mb:.2f} ± {sb:.2f} "
             f"over {n} seed(s) -> {verdict}")
 
 print(f"Budget of this run: {len(RUN_SEEDS)} seeds, teacher {CONFIG.teacher_epochs} epochs, students {CONFIG.epochs} "
@@ -326,13 +341,13 @@ probability $p$ (zeroed, masks unchanged), $p = 0.0, \dots, 0.9$.
 """)
 
 code('''
-vk.plot_f1_and_mae_vs_rate(rows, methods=["teacher", *MAIN_METHODS])
+vk.plot_rate_curves(rows, RATE_METRICS, methods=["teacher", *MAIN_METHODS])
 plt.show()
 ''')
 
 code('''
 # interactive: any metric, any methods (redraws from the rows above; nothing is trained)
-vk.missing_rate_widget(rows, methods=["teacher", *MAIN_METHODS])
+vk.missing_rate_widget(rows, methods=["teacher", *MAIN_METHODS], metrics=ALL_METRICS)
 ''')
 
 md(r"""
@@ -347,13 +362,13 @@ code('''
 ABLATION = [*ABLATION_METHODS] + ([] if QUICK else ["corrkd_rcd_kl"])
 run = run_corrkd(dataset, ABLATION, ABLATION_SEEDS, quick=QUICK, config=CONFIG, run=run, retrain=RETRAIN)
 rows = list(run.rows)
-write_results("corrkd", rows, quick=QUICK, seeds=RUN_SEEDS, dataset=dataset.name,
+write_results(results_name("corrkd", dataset), rows, quick=QUICK, seeds=RUN_SEEDS, dataset=dataset.name,
               command=f"papermill notebooks/05_corrkd.ipynb out.ipynb -p QUICK {QUICK}",
               extra={"config": dataclasses.asdict(CONFIG), "ablation_seeds": list(ABLATION_SEEDS)})
 ablation_rows = [r for r in rows if r["seed"] in ABLATION_SEEDS]
 for m in ABLATION:
     print(compare("corrkd", m, rows=ablation_rows))
-vk.corrkd_table(ablation_rows, "Non0_F1_score", methods=["corrkd", *ABLATION])
+vk.corrkd_table(ablation_rows, METRIC, methods=["corrkd", *ABLATION])
 ''')
 
 md(r"""
@@ -371,11 +386,11 @@ from msa_lib.training import full_run
 full = full_run("corrkd")  # prints its provenance, or why it is missing
 if full is not None:
     full_rows = full["rows"]
-    display(vk.corrkd_table(full_rows, "Non0_F1_score"))
+    display(vk.corrkd_table(full_rows, "Non0_F1_score"))  # the book's run: the synthetic default (MOSEI metrics)
     for a, b in [("corrkd", "student_no_kd"), ("corrkd", "student_plain_kd"), ("student_no_kd", "teacher"),
                  *[("corrkd", m) for m in (*ABLATION_METHODS, "corrkd_rcd_kl")]]:
         if {a, b} <= {r["method"] for r in full_rows}:
-            print(compare(a, b, rows=full_rows))
+            print(compare(a, b, rows=full_rows, metric="Non0_F1_score"))
     vk.plot_f1_and_mae_vs_rate(full_rows, methods=["teacher", *MAIN_METHODS], title="Full run: ")
     plt.show()
 ''')
@@ -409,13 +424,13 @@ $\eta = 1$ student's. (With L2-normalised representations, what does $\eta = 2$ 
 code('''
 def valid_avg_f1(student):
     res = evaluate_conditions(student, dataset, CORRKD_CONDITIONS, split="valid", seed=SEED)
-    return 100 * np.mean([m["Non0_F1_score"] for m in res.values()])
+    return 100 * np.mean([m[METRIC] for m in res.values()])
 
-print(f"margin 1.0: valid Avg. Non0 F1 = {valid_avg_f1(run.students[('corrkd', SEED)]):.2f}")
+print(f"margin 1.0: valid Avg. {METRIC_NAME} = {valid_avg_f1(run.students[('corrkd', SEED)]):.2f}")
 ### BEGIN SOLUTION
 cfg = dataclasses.replace(CONFIG, losses=dataclasses.replace(CONFIG.losses, margin=2.0))
 student_m2, _ = train_student("corrkd", dataset, run.teachers[SEED], SEED, QUICK, cfg, retrain=RETRAIN)
-print(f"margin 2.0: valid Avg. Non0 F1 = {valid_avg_f1(student_m2):.2f}")
+print(f"margin 2.0: valid Avg. {METRIC_NAME} = {valid_avg_f1(student_m2):.2f}")
 # eta = 2 is the largest distance between unit vectors: every negative pair is always inside the margin,
 # so SCD pushes all the other samples' teacher representations as far away as possible.
 ### END SOLUTION
@@ -436,7 +451,7 @@ student_cmad, _ = train_student("student_no_kd", dataset, None, SEED, QUICK, cma
 res_cmad = evaluate_conditions(student_cmad, dataset, CORRKD_CONDITIONS, split="valid", seed=SEED)
 res_unif = evaluate_conditions(run.students[("student_no_kd", SEED)], dataset, CORRKD_CONDITIONS, split="valid", seed=SEED)
 for c in CORRKD_CONDITIONS:
-    print(f"{c:>13}: uniform {100 * res_unif[c]['Non0_F1_score']:.1f}  CMAD weights {100 * res_cmad[c]['Non0_F1_score']:.1f}")
+    print(f"{c:>13}: uniform {100 * res_unif[c][METRIC]:.1f}  CMAD weights {100 * res_cmad[c][METRIC]:.1f}")
 ''', tags=["solution"])
 
 

@@ -33,6 +33,7 @@ from .results import (
     results_table,
     run_seeds,
     write_results,
+    results_name,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "move_to_device", "predict", "result_row", "results_dir", "results_path", "results_table",
     "run_seeds", "save_checkpoint", "seed_everything", "select_device", "settings_key",
     "write_results",
+    "results_name",
 ]

@@ -51,6 +51,19 @@ def result_row(method: str, condition: str, seed: int, metrics: dict[str, Any]) 
     }
 
 
+def results_name(base: str, dataset) -> str:
+    """The results file's name for a run of ``base`` (e.g. ``"corrkd"``) on ``dataset``.
+
+    The book's files (``results/corrkd.json``) belong to the synthetic default. A run on any other data
+    (``DATA_PATH``) writes ``<base>__<data set name>`` instead, so a full run on a reader's MOSI pickle
+    never overwrites the numbers the book quotes: e.g. ``corrkd__MOSI-unaligned_50``.
+    """
+    if dataset.info.get("source") == "synthetic_mosei":
+        return base
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in str(dataset.name)).strip("-.")
+    return f"{base}__{slug or 'data'}"
+
+
 def results_path(name: str, *, quick: bool) -> Path:
     """``results/<name>.json`` for full runs, ``results/quick/<name>.json`` for quick runs."""
     base = results_dir()

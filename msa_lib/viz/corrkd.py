@@ -33,6 +33,8 @@ __all__ = [
     "condition_means",
     "plot_metric_vs_rate",
     "plot_f1_and_mae_vs_rate",
+    "plot_rate_curves",
+    "metric_scale",
     "missing_rate_widget",
     "plot_condition_bars",
     "plot_learning_curves",
@@ -237,38 +239,53 @@ def plot_metric_vs_rate(rows: Sequence[Mapping], metric: str = "Non0_F1_score", 
     return ax
 
 
-def plot_f1_and_mae_vs_rate(rows: Sequence[Mapping], methods: Sequence[str] | None = None, title: str = ""):
-    """CorrKD's frame-level curves side by side: Non0 F1 (×100, higher is better) and MAE (lower is better)
-    versus the frame-missing rate, with ``title`` before each panel's name. Returns the figure."""
+def metric_scale(metric: str) -> float:
+    """How a metric is shown: ×100 for accuracies and F1 scores, as they are (×1) for MAE and Corr."""
+    return 1.0 if metric in ("MAE", "Corr") else 100.0
+
+
+def _metric_title(metric: str) -> str:
+    return metric.replace("_score", "").replace("_", " ") + (" (lower is better)" if metric == "MAE" else "")
+
+
+def plot_rate_curves(rows: Sequence[Mapping], metrics: Sequence[str], methods: Sequence[str] | None = None,
+                     title: str = ""):
+    """CorrKD's frame-level curves, one panel per metric side by side (e.g. the data set's headline F1 and
+    MAE), with ``title`` before each panel's name. Returns the figure."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    plot_metric_vs_rate(rows, "Non0_F1_score", methods=methods, ax=axes[0])
-    plot_metric_vs_rate(rows, "MAE", methods=methods, scale=1.0, ax=axes[1])
-    axes[0].set_title(f"{title}Non0 F1 vs frame-missing rate")
-    axes[1].set_title(f"{title}MAE vs frame-missing rate (lower is better)")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        plot_metric_vs_rate(rows, metric, methods=methods, scale=metric_scale(metric), ax=ax)
+        ax.set_title(f"{title}{_metric_title(metric)} vs frame-missing rate")
     fig.tight_layout()
     return fig
+
+
+def plot_f1_and_mae_vs_rate(rows: Sequence[Mapping], methods: Sequence[str] | None = None, title: str = ""):
+    """:func:`plot_rate_curves` of MOSI / MOSEI's Non0 F1 (×100, higher is better) and MAE (lower is better)."""
+    return plot_rate_curves(rows, ("Non0_F1_score", "MAE"), methods=methods, title=title)
 
 
 def missing_rate_widget(rows: Sequence[Mapping], methods: Sequence[str] | None = None,
                         metrics: Sequence[str] = ("Non0_F1_score", "Has0_F1_score", "Non0_acc_2", "Mult_acc_7", "MAE", "Corr")):
     """Interactive "metric versus missing rate" over results already computed (no training):
-    a metric drop-down and a method multi-select redraw :func:`plot_metric_vs_rate`."""
+    a metric drop-down and a method multi-select redraw :func:`plot_metric_vs_rate`. Pass the data set's
+    own ``metrics`` (``msa_lib.metrics.metric_keys(dataset.metric_dataset)``) for CH-SIMS or IEMOCAP."""
     import ipywidgets as widgets
 
     plt = _plt()
     all_methods = list(dict.fromkeys(r["method"] for r in rows))
     chosen = [m for m in (methods or all_methods) if m in all_methods]
+    metrics = list(metrics)
 
     def draw(metric, methods):
         fig, ax = plt.subplots(figsize=(6.5, 4))
-        scale = 1.0 if metric in ("MAE", "Corr") else 100.0
-        plot_metric_vs_rate(rows, metric, list(methods), scale=scale, ax=ax)
+        plot_metric_vs_rate(rows, metric, list(methods), scale=metric_scale(metric), ax=ax)
         plt.show()
 
     return widgets.interactive(
         draw,
-        metric=widgets.Dropdown(options=list(metrics), value=metrics[0], description="metric"),
+        metric=widgets.Dropdown(options=metrics, value=metrics[0], description="metric"),
         methods=widgets.SelectMultiple(options=all_methods, value=tuple(chosen), description="methods",
                                        rows=min(8, len(all_methods))),
     )

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from matplotlib.colors import ListedColormap
 
+from . import literal
+
 from ..data import (
     CORRKD_CONDITIONS,
     MODALITIES,
@@ -59,7 +61,7 @@ def plot_label_distribution(dataset, ax=None):
             ax.hist(y, bins=40, histtype="step", density=True, color=SPLIT_COLORS.get(s), label=label)
     ax.set_xlabel("sentiment label")
     ax.set_ylabel("fraction of samples")
-    ax.set_title(f"{dataset.name}: label distribution")
+    ax.set_title(f"{literal(dataset.name)}: label distribution")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig, stats
@@ -118,7 +120,7 @@ def plot_sample_heatmaps(split, index: int = 0, modalities: Sequence[str] | None
             pos = np.flatnonzero(evidence[m])
             ax.plot(pos, np.full(pos.size, -0.5), "v", color="black", markersize=6, clip_on=False)
     axes[0][0].set_ylabel("feature dim")
-    fig.suptitle(f"sample {sample['id']}  (label {float(sample['label']):+.2f})"
+    fig.suptitle(f"sample {literal(sample['id'])}  (label {float(sample['label']):+.2f})"
                  + ("   ▼ = sentiment-bearing frame" if evidence else ""), y=1.03)
     fig.tight_layout()
     return fig
@@ -275,7 +277,7 @@ def show_condition(split, index: int = 0, condition: str = "complete", missing_r
         _heatmap(ax, x[:length], f"{m}{' (simulated)' if status[0] == 4 else ''}", status=status[:length])
     handles = [plt.Rectangle((0, 0), 1, 1, color=STATUS_CMAP(k)) for k in range(len(STATUS_NAMES))]
     fig.legend(handles, STATUS_NAMES, loc="lower center", ncol=len(STATUS_NAMES), fontsize=8, bbox_to_anchor=(0.5, -0.06))
-    fig.suptitle(f"{batch['id'][0]} (label {float(batch['label'][0]):+.2f}) under '{title}'", y=1.02)
+    fig.suptitle(f"{literal(batch['id'][0])} (label {float(batch['label'][0]):+.2f}) under '{title}'", y=1.02)
     fig.tight_layout()
     return fig
 
