@@ -1,10 +1,12 @@
-"""Speed of a CorrKD student training step at CMU-MOSEI aligned shapes (prints figures; asserts nothing).
+"""Speed of a CorrKD student training step at CMU-MOSEI's MMSA shapes (prints figures; asserts nothing).
 
-    .venv/bin/python benchmarks/bench_corrkd.py                      # CPU, B = 16 and 128
+    .venv/bin/python benchmarks/bench_corrkd.py                      # CPU, B = 16 and 128, aligned_50
+    .venv/bin/python benchmarks/bench_corrkd.py --layout unaligned --batch-sizes 16   # text 50, audio/vision 500
     .venv/bin/python benchmarks/bench_corrkd.py --device cuda --batch-sizes 16 128 512
 
-Shapes: T = 50 for every modality (MOSEI aligned_50), feature dims 768 / 74 / 35 (MMSA BERT text, COVAREP
-audio, Facet vision), real lengths drawn in [25, 50]; the full-mode model (d = 40, 8 heads, 3 layers).
+Shapes (``--layout``): T = 50 for every modality (MOSEI aligned_50), or text 50 and audio / vision 500 (MOSEI
+unaligned_50); feature dims 768 / 74 / 35 (MMSA BERT text, COVAREP
+audio, Facet vision), real lengths drawn in [T/2, T]; the full-mode model (d = 40, 8 heads, 3 layers).
 
 One *step* = what :func:`msa_lib.training.fit` does per batch: Modality Random Missing, forward, loss,
 backward, gradient clipping, AdamW step. Three variants of the same student step:
@@ -39,12 +41,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # import msa_lib f
 VARIANTS = ("task only", "task + teacher", "corrkd")
 
 
-def _batch(b: int, t: int, dims: dict, seed: int, device):
+#: padded lengths per modality: MMSA's aligned_50 (every modality on the 50-token grid) and unaligned_50 for
+#: MOSEI (text 50, audio 500, vision 500 frames: what full mode trains on; quick mode pools frames to 50)
+LENGTHS = {"aligned": {"text": 50, "audio": 50, "vision": 50},
+           "unaligned": {"text": 50, "audio": 500, "vision": 500}}
+
+
+def _batch(b: int, lengths_of: dict, dims: dict, seed: int, device):
     import torch
 
     g = torch.Generator().manual_seed(seed)
     batch = {}
     for m, d in dims.items():
+        t = lengths_of[m]
         lengths = torch.randint(t // 2, t + 1, (b,), generator=g)
         mask = torch.arange(t)[None, :] < lengths[:, None]
         batch[m] = (torch.randn(b, t, d, generator=g) * mask[..., None]).to(device)
@@ -53,7 +62,7 @@ def _batch(b: int, t: int, dims: dict, seed: int, device):
     return batch
 
 
-def _build(variant: str, b: int, device: str, threads: int):
+def _build(variant: str, b: int, device: str, threads: int, layout: str = "aligned"):
     """Models, loss, optimizer and 4 batches for one variant; returns ``step()``."""
     import torch
 
@@ -71,7 +80,7 @@ def _build(variant: str, b: int, device: str, threads: int):
     loss_fn = CorrKDStudentLoss(method, teacher if method == "corrkd" else None, cfg, seed=0).to(dev)
     params = list(student.parameters()) + loss_fn.parameters()
     opt = torch.optim.AdamW(params, lr=cfg.lr)
-    batches = [_batch(b, 50, dims, s, dev) for s in range(4)]
+    batches = [_batch(b, LENGTHS[layout], dims, s, dev) for s in range(4)]
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -95,10 +104,10 @@ def _build(variant: str, b: int, device: str, threads: int):
     return step
 
 
-def time_interleaved(b: int, steps: int, warmup: int, device: str, threads: int) -> dict:
+def time_interleaved(b: int, steps: int, warmup: int, device: str, threads: int, layout: str = "aligned") -> dict:
     """Median step time of each variant, the variants run round-robin in one process so that a change
     in the machine's load (it is shared) hits all of them alike."""
-    step_fns = {v: _build(v, b, device, threads) for v in VARIANTS}
+    step_fns = {v: _build(v, b, device, threads, layout) for v in VARIANTS}
     for _ in range(warmup):
         for fn in step_fns.values():
             fn()
@@ -124,10 +133,10 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _memory_child(variant: str, b: int, device: str, threads: int, queue) -> None:
+def _memory_child(variant: str, b: int, device: str, threads: int, layout: str, queue) -> None:
     import torch
 
-    step = _build(variant, b, device, threads)
+    step = _build(variant, b, device, threads, layout)
     base = _peak_rss_mib()
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -140,11 +149,11 @@ def _memory_child(variant: str, b: int, device: str, threads: int, queue) -> Non
         queue.put({"peak": peak, "growth": peak - base})
 
 
-def peak_memory(variant: str, b: int, device: str, threads: int) -> dict:
+def peak_memory(variant: str, b: int, device: str, threads: int, layout: str = "aligned") -> dict:
     """Peak memory of two steps of one variant, in a fresh process (so the peak is its own)."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_memory_child, args=(variant, b, device, threads, queue))
+    proc = ctx.Process(target=_memory_child, args=(variant, b, device, threads, layout, queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -157,12 +166,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--layout", choices=list(LENGTHS), default="aligned",
+                        help="padded lengths: MMSA aligned_50 (50/50/50) or unaligned_50 MOSEI (50/500/500)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")),
                         help="torch threads (default $OMP_NUM_THREADS or 1: on a shared, oversubscribed "
                              "machine more threads than free cores make every step far slower)")
     args = parser.parse_args()
 
-    print(f"CorrKD student step, MOSEI aligned shapes (T=50, dims 768/74/35), d=40, 8 heads, 3 layers; "
+    t = LENGTHS[args.layout]
+    print(f"CorrKD student step, MOSEI {args.layout} shapes (T text/audio/vision = {t['text']}/{t['audio']}/"
+          f"{t['vision']}, dims 768/74/35), d=40, 8 heads, 3 layers; "
           f"device {args.device}, torch threads {args.threads}, {args.steps} timed steps after {args.warmup} warm-up")
     try:
         print("load average (1, 5, 15 min):", os.getloadavg())
@@ -171,9 +184,9 @@ def main() -> None:
     mem_label = "peak MiB (CUDA alloc)" if args.device.startswith("cuda") else "peak RSS MiB (growth)"
     print(f"{'B':>5} {'variant':>15} {'median ms':>10} {'min ms':>8} {'samples/s':>10} {mem_label:>22}")
     for b in args.batch_sizes:
-        timing = time_interleaved(b, args.steps, args.warmup, args.device, args.threads)
+        timing = time_interleaved(b, args.steps, args.warmup, args.device, args.threads, args.layout)
         for variant in VARIANTS:
-            r = {**timing[variant], **peak_memory(variant, b, args.device, args.threads)}
+            r = {**timing[variant], **peak_memory(variant, b, args.device, args.threads, args.layout)}
             mem = f"{r['peak']:.0f}" + ("" if r["growth"] != r["growth"] else f" (+{r['growth']:.0f})")
             print(f"{b:>5} {variant:>15} {1e3 * r['median']:>10.1f} {1e3 * r['min']:>8.1f} "
                   f"{b / r['median']:>10.1f} {mem:>22}", flush=True)

@@ -10,7 +10,8 @@ Sections:
   and without MIA (the official model: 3,857,291 trainable, MIA switched off).
 * ``step``: one SDUMC training step — teacher and student flows, all six loss terms, backward, Adam —
   at B=32 with T_audio/T_text/T_vision = 300/32/200 and at SDUMC's MOSEI shapes B=96, 600/64/400
-  (simulated text as long as the text). Median step time over ``--iters`` steps after two warm-up
+  (simulated text as long as the text), and at MMSA's unaligned MOSEI lengths (``B32_mmsa_unaligned``: text 50,
+  audio 500, vision 500 frames, MMSA's dims 768 / 74 / 35: what a full-mode run on ``unaligned_50.pkl`` trains on). Median step time over ``--iters`` steps after two warm-up
   steps, samples/s, and the peak resident memory of a fresh process per configuration. Two variants:
   ``ours`` (defaults: masks, one fused 2B pass, shared audio/vision projections, one frame-dropout
   mask) and ``official-like`` (``use_masks=False`` and ``independent_frame_dropout=True``: the flows
@@ -43,7 +44,12 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 SDUMC_DIMS = {"audio": 1024, "text": 4096, "vision": 1024, "text_sim": 4096}
-SHAPES = {"B32": (32, 300, 32, 200), "B96_mosei": (96, 600, 64, 400)}
+#: MMSA's processed MOSEI features (BERT 768, COVAREP 74, Facet 35); simulated text in the text space
+MMSA_DIMS = {"audio": 74, "text": 768, "vision": 35, "text_sim": 768}
+SHAPES = {"B32": (32, 300, 32, 200), "B96_mosei": (96, 600, 64, 400),
+          # MMSA's unaligned_50.pkl for MOSEI: text 50, audio 500, vision 500 frames (full mode: no pooling)
+          "B32_mmsa_unaligned": (32, 500, 50, 500)}
+DIMS_OF_SHAPE = {"B32_mmsa_unaligned": MMSA_DIMS}
 
 
 def load() -> str:
@@ -53,12 +59,13 @@ def load() -> str:
         return "load average n/a"
 
 
-def make_batch(b: int, t_audio: int, t_text: int, t_vision: int, seed: int = 0) -> dict:
+def make_batch(b: int, t_audio: int, t_text: int, t_vision: int, seed: int = 0, dims: dict | None = None) -> dict:
     """A random MOSEI-shaped batch; every sample 60–100 % of the batch maximum long."""
+    dims = dims or SDUMC_DIMS
     g = torch.Generator().manual_seed(seed)
     batch = {}
     for m, t in (("audio", t_audio), ("text", t_text), ("vision", t_vision), ("text_sim", t_text)):
-        x = torch.randn(b, t, SDUMC_DIMS[m], generator=g)
+        x = torch.randn(b, t, dims[m], generator=g)
         lengths = (t * (0.6 + 0.4 * torch.rand(b, generator=g))).long().clamp(min=1)
         lengths[0] = t
         mask = torch.arange(t)[None, :] < lengths[:, None]
@@ -92,10 +99,11 @@ def one_step_config(shape: str, variant: str, iters: int, device: str) -> dict:
     b, ta, tt, tv = SHAPES[shape]
     overrides = {"ours": {}, "ours-shared-av": {"shared_av_frames": True},
                  "official-like": {"use_masks": False, "independent_frame_dropout": True}}[variant]
-    model = UMCANet(SDUMC_DIMS, **overrides).to(device).train()
+    dims = DIMS_OF_SHAPE.get(shape, SDUMC_DIMS)
+    model = UMCANet(dims, **overrides).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-5)
     criterion = SelfDistillationLoss()
-    batch = {k: v.to(device) for k, v in make_batch(b, ta, tt, tv).items()}
+    batch = {k: v.to(device) for k, v in make_batch(b, ta, tt, tv, dims=dims).items()}
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     times = []
     for i in range(iters + 2):
