@@ -233,7 +233,7 @@ def test_dispatcher_primary_metric_and_errors(iemocap):
 def test_sdumc_refuses_a_classification_set(iemocap):
     from msa_lib.training.sdumc import train_method
 
-    with pytest.raises(ValueError, match="SDUMC is a regression method.*chapter 05"):
+    with pytest.raises(ValueError, match="SDUMC is a regression method.*Chapter 05"):
         train_method("teacher", iemocap[0])
 
 

@@ -9,7 +9,7 @@ class ChapterDoesNotApply(ValueError):
     """The data set is of a kind the chapter's method is not defined for (e.g. SDUMC on IEMOCAP)."""
 
 
-def require_task(dataset: MSADataset, task: str, *, chapter: str, method: str, instead: str = "") -> None:
+def require_task(dataset: MSADataset, task: str, *, method: str, chapter: str | None = None, instead: str = "") -> None:
     """Raise :class:`ChapterDoesNotApply` unless ``dataset.task == task``.
 
     ``dataset.task`` is ``"regression"`` (sentiment scores: MOSI, MOSEI, CH-SIMS) or ``"classification"``
@@ -17,8 +17,9 @@ def require_task(dataset: MSADataset, task: str, *, chapter: str, method: str, i
     """
     have = getattr(dataset, "task", "regression")
     if have != task:
+        where = f"chapter {chapter} does not apply to {dataset.name}" if chapter else str(dataset.name)
         raise ChapterDoesNotApply(
-            f"chapter {chapter} does not apply to {dataset.name}: {method} is a {task} method and this data set "
+            f"{where}: {method} is a {task} method and this data set "
             f"is a {have} task ({getattr(dataset, 'metric_dataset', '?')}: classes "
             f"{list(getattr(dataset, 'classes', ()) or ())}). {instead}".rstrip()
         )

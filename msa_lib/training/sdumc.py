@@ -43,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data import apply_condition, drop_modalities, make_loader
+from ..data import apply_condition, drop_modalities, make_loader, require_task
 from ..losses.sdumc import SelfDistillationLoss, SelfDistillationWeights
 from ..metrics import regression_metrics
 from ..models.umca import UMCAConfig, UMCANet
@@ -303,7 +303,7 @@ def train_method(
     The model is returned on ``device`` in eval mode, holding the weights of the best validation epoch.
     """
     _check_method(method, METHODS)
-    if getattr(dataset, "task", "regression") != "regression": raise ValueError(f"SDUMC is a regression method; {dataset.name} is a {dataset.task} data set ({dataset.metric_dataset}): chapter 05 (CorrKD) handles IEMOCAP")  # noqa: E501,E701
+    require_task(dataset, "regression", method="SDUMC", instead="Chapter 05 (CorrKD) handles IEMOCAP.")
     _needs_text_sim(method, dataset)
     config = config or SDUMCTrainConfig.for_mode(quick)
     method_config = config.for_method(method)
