@@ -119,10 +119,15 @@ test-browser: $(STAMP)
 # run_until_complete, the kernel in its event loop), and myst-nb's per-cell timeout never fired; a rerun passed in
 # 139 s. So the build runs under a wall-clock limit (BOOK_TIMEOUT, quick mode only) and, only when that limit
 # is hit, once more.
+# Checkpoints and quick results of the build go to _build/scratch, emptied at every build: the executed pages
+# show this build's own runs, never a leftover, and the build writes nothing into notebooks/ or results/.
 BOOK_TIMEOUT ?= $(if $(filter 0,$(MSA_QUICK)),0,900)
+BOOK_SCRATCH := $(CURDIR)/_build/scratch
 book: $(STAMP) vendor
 	@start=$$(date +%s); \
-	build() { rm -rf _build/html _build/jupyter_execute; \
+	build() { rm -rf _build/html _build/jupyter_execute "$(BOOK_SCRATCH)"; \
+	  MSA_CHECKPOINT_DIR="$(BOOK_SCRATCH)/checkpoints" MSA_QUICK_RESULTS_DIR="$(BOOK_SCRATCH)/results-quick" \
+	  MSA_CACHE_DIR="$${MSA_CACHE_DIR:-$(BOOK_SCRATCH)/cache}" \
 	  MPLBACKEND=module://matplotlib_inline.backend_inline \
 	  timeout $(BOOK_TIMEOUT) "$(VENV)/bin/jupyter-book" build . $(JB_FLAGS); }; \
 	rc=0; build || rc=$$?; \

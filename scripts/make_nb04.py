@@ -55,13 +55,15 @@ print("quick mode" if QUICK else "full mode", "| seeds:", RUN_SEEDS, "| epochs:"
 ''')
 
 code('''
+import time
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 from msa_lib.data import load_dataset, require_simulated_text, require_task
 from msa_lib.metrics import metric_keys
-from msa_lib.training import results_name, results_table, select_device, write_results
-from msa_lib.training.sdumc import run_missing_text_experiment, summarise_rows
+from msa_lib.training import results_name, results_table, select_device
+from msa_lib.training.sdumc import run_missing_text_experiment, summarise_rows, write_missing_text_results
 from msa_lib.viz import sdumc as vsdumc
 
 device = select_device(DEVICE)
@@ -87,19 +89,22 @@ md(r"""
 Audio and vision are always present. `teacher_zero_text` is not trained again: it is the teacher when the text is
 simply gone, the situation simulated text is meant to fix. Every method except the teacher keeps the epoch with
 the lowest *mean* validation MAE over the two conditions; the teacher keeps its best complete-data epoch. The
-test split is touched once per model, after training. Checkpoints are kept under `checkpoints/`, so a second
-run of this notebook (or chapters 02–03 before it) reuses the models that were already trained with the same
-settings.
+test split is touched once per model, after training. Checkpoints are kept in the checkpoint folder
+(`MSA_CHECKPOINT_DIR`, default `checkpoints/`) under a name that hashes the full settings, the data's content and
+the version of the training code, so a rerun of this notebook reuses the models it already trained — and only
+those: quick mode trains 6 epochs here and other epoch counts in chapters 02–03, so their models are not these.
 """)
 
 code('''
+started, seconds, predictions = time.perf_counter(), {}, {}
 rows, fits = run_missing_text_experiment(dataset, seeds=RUN_SEEDS, config=CONFIG, methods=METHODS,
-                                         device=device, checkpoint=True, progress=not QUICK)
+                                         device=device, checkpoint=True, progress=not QUICK,
+                                         seconds=seconds, predictions=predictions)
 command = f"papermill notebooks/04_missing_text_evaluation.ipynb out.ipynb -p QUICK {QUICK}" + (
     f" -p DATA_PATH {DATA_PATH}" if DATA_PATH else "")
-path = write_results(results_name("missing_text", dataset), rows, quick=QUICK, seeds=RUN_SEEDS, dataset=dataset.name, command=command,
-                     extra={"epochs": CONFIG.epochs, "data_info": {k: str(v) for k, v in dataset.info.items()},
-                            "best_epochs": {f"{m}/{s}": f.best_epoch for (m, s), f in fits.items()}})
+path = write_missing_text_results(results_name("missing_text", dataset), dataset, rows, fits, config=CONFIG,
+                                  methods=METHODS, seeds=RUN_SEEDS, quick=QUICK, command=command, seconds=seconds,
+                                  predictions=predictions, wall_seconds=time.perf_counter() - started)
 print(f"{len(rows)} rows written to {path}")
 ''')
 

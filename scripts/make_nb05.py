@@ -62,7 +62,7 @@ from msa_lib.data import CORRKD_CONDITIONS, apply_condition, load_dataset, make_
 from msa_lib.metrics import metric_keys, primary_metric
 from msa_lib.losses import RCDLoss, cpd_loss, scd_loss
 from msa_lib.losses.corrkd import disentangle_responses, kd_kl_loss
-from msa_lib.training import results_name, results_table, seed_everything, write_results
+from msa_lib.training import results_name, results_table, seed_everything
 from msa_lib.training.corrkd import (
     ABLATION_METHODS, DEFAULT_CONDITIONS, MAIN_METHODS, CorrKDRun, CorrKDTrainConfig, MRMConfig, class_targets,
     evaluate_conditions, label_range, modality_random_missing, run_corrkd, train_student, train_teacher,
@@ -277,9 +277,8 @@ weighted F1 `Avg_F1`: `METRIC` above), mean ± std over seeds, and **Avg.** over
 
 code('''
 rows = list(run.rows)
-path = write_results(results_name("corrkd", dataset), rows, quick=QUICK, seeds=RUN_SEEDS, dataset=dataset.name,
-                     command=f"papermill notebooks/05_corrkd.ipynb out.ipynb -p QUICK {QUICK}",
-                     extra={"config": dataclasses.asdict(CONFIG)})
+path = run.write(results_name("corrkd", dataset), dataset, config=CONFIG, quick=QUICK, seeds=RUN_SEEDS,
+                 command=f"papermill notebooks/05_corrkd.ipynb out.ipynb -p QUICK {QUICK}")
 print("wrote", path)
 vk.corrkd_table(rows, METRIC, methods=["teacher", *MAIN_METHODS])
 ''')
@@ -362,9 +361,9 @@ code('''
 ABLATION = [*ABLATION_METHODS] + ([] if QUICK else ["corrkd_rcd_kl"])
 run = run_corrkd(dataset, ABLATION, ABLATION_SEEDS, quick=QUICK, config=CONFIG, run=run, retrain=RETRAIN)
 rows = list(run.rows)
-write_results(results_name("corrkd", dataset), rows, quick=QUICK, seeds=RUN_SEEDS, dataset=dataset.name,
-              command=f"papermill notebooks/05_corrkd.ipynb out.ipynb -p QUICK {QUICK}",
-              extra={"config": dataclasses.asdict(CONFIG), "ablation_seeds": list(ABLATION_SEEDS)})
+run.write(results_name("corrkd", dataset), dataset, config=CONFIG, quick=QUICK, seeds=RUN_SEEDS,
+          command=f"papermill notebooks/05_corrkd.ipynb out.ipynb -p QUICK {QUICK}",
+          extra={"ablation_seeds": list(ABLATION_SEEDS)})
 ablation_rows = [r for r in rows if r["seed"] in ABLATION_SEEDS]
 for m in ABLATION:
     print(compare("corrkd", m, rows=ablation_rows))

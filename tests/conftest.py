@@ -2,8 +2,10 @@
 
 Every test module may use the fixtures ``repo_root`` and ``notebook_paths``. Environment defaults (only set when
 absent, so CI's own values win): ``MSA_QUICK=1`` (notebooks take their quick path), ``TQDM_DISABLE=1``,
-``MPLBACKEND=Agg``, ``HF_HUB_OFFLINE=1``, ``TRANSFORMERS_OFFLINE=1``, ``PYTHONHASHSEED=0``, and ``MSA_CACHE_DIR``
-(a fresh temporary folder: the text simulator's cache). Kernels started by papermill inherit them.
+``MPLBACKEND=Agg``, ``HF_HUB_OFFLINE=1``, ``TRANSFORMERS_OFFLINE=1``, ``PYTHONHASHSEED=0``, and three fresh temporary
+folders: ``MSA_CACHE_DIR`` (the text simulator's cache), ``MSA_CHECKPOINT_DIR`` (checkpoints) and
+``MSA_QUICK_RESULTS_DIR`` (quick-mode results files). So a test run never writes into the repository and never
+loads a previous run's leftovers. Kernels started by papermill inherit them.
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ for _key, _value in {
 }.items():
     os.environ.setdefault(_key, _value)
 
-# The text simulator's cache (msa_lib.data.text_simulator) goes to a folder of this test session, never ~/.cache.
-if "MSA_CACHE_DIR" not in os.environ:
-    import tempfile
+# The text simulator's cache (msa_lib.data.text_simulator), checkpoints and quick results go to folders of this test
+# session, never ~/.cache, notebooks/checkpoints or results/quick.
+for _key, _prefix in (("MSA_CACHE_DIR", "msa-test-cache-"), ("MSA_CHECKPOINT_DIR", "msa-test-checkpoints-"),
+                      ("MSA_QUICK_RESULTS_DIR", "msa-test-results-")):
+    if _key not in os.environ:
+        import tempfile
 
-    os.environ["MSA_CACHE_DIR"] = tempfile.mkdtemp(prefix="msa-test-cache-")
+        os.environ[_key] = tempfile.mkdtemp(prefix=_prefix)
 
 if str(REPO_ROOT) not in sys.path:  # `import msa_lib` works from a plain checkout too
     sys.path.insert(0, str(REPO_ROOT))

@@ -60,6 +60,7 @@ def _rows(mae_by_seed):
 @pytest.fixture
 def results_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("MSA_RESULTS_DIR", str(tmp_path))
+    monkeypatch.delenv("MSA_QUICK_RESULTS_DIR", raising=False)  # quick files under tmp_path/quick
     return tmp_path
 
 
@@ -95,7 +96,25 @@ def test_headline_table_is_the_mean_and_std_of_the_rows(results_dir):
     write_results("missing_text", _rows({0: 0.5, 1: 0.7}), quick=True, seeds=[0, 1], dataset="synthetic_mosei")
     src = vres.load_for_book("missing_text")
     table = vres.headline_table(src, digits=3)
-    assert table.loc[("sdumc", "text_missing"), "MAE"] == "0.600 ± 0.100"
+    assert table.loc[("sdumc", "text_missing"), "MAE"] == "0.600 ± 0.141"  # sample std (ddof=1)
     assert list(table.columns) == list(vres.HEADLINE_METRICS)
     with pytest.raises(KeyError, match="unknown methods"):
         vres.headline_table(src, methods=["no_such_method"])
+
+
+def test_a_stale_full_file_is_flagged_in_red_with_its_commit_and_reasons(results_dir):
+    with pytest.warns(UserWarning, match="will call it stale"):
+        write_results("missing_text", _rows({0: 0.4, 1: 0.6}), quick=False, seeds=[0, 1], dataset="synthetic_mosei",
+                      command="papermill x")
+    src = vres.load_for_book("missing_text")
+    assert "rows of 'sdumc' have no recorded config" in src.stale
+    banner = vres.stale_banner([src])
+    assert banner.startswith("```{danger} Stale results") and "`missing_text`" in banner
+    assert src.data["git_commit"][:10] in banner and "Re-make it: `python scripts/run_missing_text.py" in banner
+    table = vres.provenance_table([src])
+    assert table.loc["missing_text", "status"] == "STALE"
+    assert table.loc["missing_text", "commit"].startswith(src.data["git_commit"][:10])
+    # a quick file is never "stale" (it is flagged as quick instead), and no stale file means no banner
+    write_results("corrkd", _rows({0: 0.5}), quick=True, seeds=[0], dataset="synthetic_mosei")
+    quick = vres.load_for_book("corrkd")
+    assert quick.stale == [] and vres.stale_banner([quick]) is None

@@ -210,6 +210,7 @@ def test_settings_key_is_stable_and_sensitive():
 
 def test_results_files_quick_and_full(tmp_path, monkeypatch):
     monkeypatch.setenv("MSA_RESULTS_DIR", str(tmp_path))
+    monkeypatch.delenv("MSA_QUICK_RESULTS_DIR", raising=False)  # quick files under tmp_path/quick
     rows = [
         result_row("sdumc", "complete", 0, {"MAE": 0.5, "Corr": 0.7}),
         result_row("sdumc", "complete", 1, {"MAE": 0.7, "Corr": 0.5}),
@@ -224,30 +225,49 @@ def test_results_files_quick_and_full(tmp_path, monkeypatch):
     assert data["environment"]["torch"] == torch.__version__ and data["environment"]["cpus"] >= 1
     assert data["rows"][0] == {"method": "sdumc", "condition": "complete", "seed": 0,
                                "metrics": {"MAE": 0.5, "Corr": 0.7}}
-    full = write_results("demo", rows, quick=False, seeds=[0, 1], dataset="d")
+    with pytest.warns(UserWarning, match="will call it stale"):
+        full = write_results("demo", rows, quick=False, seeds=[0, 1], dataset="d")
     assert json.loads(full.read_text())["quick"] is False
     with pytest.raises(ValueError, match="no rows"):
         write_results("demo", [], quick=True, seeds=[0], dataset="d")
 
     table = results_table(rows, ["MAE", "Corr"])
-    # population std of (0.5, 0.7) is 0.1
-    assert table.loc[("sdumc", "complete"), "MAE"] == "0.6000 ± 0.1000"
+    # sample std (ddof=1) of (0.5, 0.7) is 0.1414; MMSA's population std (ddof=0) is 0.1
+    assert table.loc[("sdumc", "complete"), "MAE"] == "0.6000 ± 0.1414"
+    assert results_table(rows, ["MAE"], ddof=0).loc[("sdumc", "complete"), "MAE"] == "0.6000 ± 0.1000"
+    assert table.loc[("teacher", "complete"), "MAE"] == "0.9000 (1 seed)"  # one seed: no spread to show
     numeric = results_table(rows, ["MAE"], as_text=False)
     assert numeric.loc[("sdumc", "complete"), ("MAE", "mean")] == pytest.approx(0.6)
     assert numeric.loc[("teacher", "complete"), ("MAE", "n")] == 1
     assert list(table.index) == [("sdumc", "complete"), ("teacher", "complete")]
-    assert math.isnan(numeric.loc[("teacher", "complete"), ("MAE", "std")]) is False
+    assert math.isnan(numeric.loc[("teacher", "complete"), ("MAE", "std")])
+
+
+def test_results_table_never_drops_a_nan_seed():
+    rows = [result_row("a", "c", s, {"MAE": v}) for s, v in enumerate([0.5, float("nan"), 0.7])]
+    rows += [result_row("b", "c", s, {"MAE": v}) for s, v in enumerate([0.5, 0.6, 0.7])]
+    table = results_table(rows, ["MAE"])
+    assert table.loc[("a", "c"), "MAE"] == "nan (1 of 3 seeds NaN)"
+    assert table.loc[("b", "c"), "MAE"] == "0.6000 ± 0.1000"
+    numeric = results_table(rows, ["MAE"], as_text=False)
+    assert math.isnan(numeric.loc[("a", "c"), ("MAE", "mean")])  # not the mean of the two finite seeds
+    assert numeric.loc[("a", "c"), ("MAE", "n")] == 3 and numeric.loc[("a", "c"), ("MAE", "n_nan")] == 1
 
 
 def test_full_run_returns_only_the_full_file_and_says_where_it_came_from(tmp_path, monkeypatch, capsys):
     from msa_lib.training import full_run
 
     monkeypatch.setenv("MSA_RESULTS_DIR", str(tmp_path))
+    monkeypatch.delenv("MSA_QUICK_RESULTS_DIR", raising=False)  # quick files under tmp_path/quick
     rows = [result_row("corrkd", "complete", 0, {"MAE": 0.5})]
     write_results("demo", rows, quick=True, seeds=[0], dataset="d", command="quick run")
     assert full_run("demo") is None  # a quick file never stands in for the full one
     assert "no results file" in capsys.readouterr().out
-    write_results("demo", rows, quick=False, seeds=[0, 1, 2], dataset="synthetic_mosei", command="papermill x")
+    with pytest.warns(UserWarning, match="will call it stale"):
+        write_results("demo", rows, quick=False, seeds=[0, 1, 2], dataset="synthetic_mosei", command="papermill x")
     data = full_run("demo")
     assert data["quick"] is False and data["rows"] == rows
-    assert capsys.readouterr().out.strip() == "synthetic_mosei, seeds [0, 1, 2], made by: papermill x"
+    out = capsys.readouterr().out.strip()
+    commit = data["git_commit"][:10]
+    assert out.startswith(f"synthetic_mosei, seeds [0, 1, 2], made by: papermill x (commit {commit}")
+    assert data["created"] in out

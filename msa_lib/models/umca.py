@@ -60,6 +60,11 @@ from .mia import MIA, RESIDUALS
 #: The three modalities, in the order of the modality weights ``w``.
 MODALITIES = ("audio", "text", "vision")
 #: The 7 unified modality queries, in the official order (reference/sdumc.md §2.2 step 6).
+#: Parameters of the official model (WarmCongee/SDUMC, MIA switched off as in its code) that receive gradients at
+#: SDUMC's feature sizes (audio 1024, text 4096, vision 1024): counted from the official code and its 49 MB
+#: checkpoint in ``reference/sdumc.md`` (§ "Size"). Chapter 02 compares :class:`UMCANet`'s count with it.
+OFFICIAL_TRAINABLE_PARAMETERS = 3_857_291
+
 QUERY_NAMES = ("audio+text+vision", "audio+text", "text+vision", "audio+vision", "audio", "text", "vision")
 #: Index of the text unimodal query in :data:`QUERY_NAMES`.
 TEXT_QUERY = QUERY_NAMES.index("text")

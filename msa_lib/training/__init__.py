@@ -6,6 +6,11 @@ self-distillation) and :mod:`msa_lib.training.corrkd` (teacher, student and dist
 
 from .checkpoints import (
     CHECKPOINT_DIR,
+    CheckpointError,
+    StaleCheckpointError,
+    checkpoint_dir,
+    checkpoint_stamp,
+    fit_or_load,
     load_checkpoint,
     load_or_train,
     save_checkpoint,
@@ -26,7 +31,11 @@ from .core import (
 )
 from .results import (
     full_run,
+    load_predictions,
     load_results,
+    prediction_key,
+    predictions_path,
+    quick_results_dir,
     result_row,
     results_dir,
     results_path,
@@ -42,5 +51,6 @@ __all__ = [
     "move_to_device", "predict", "result_row", "results_dir", "results_path", "results_table",
     "run_seeds", "save_checkpoint", "seed_everything", "select_device", "settings_key",
     "write_results",
-    "results_name",
+    "results_name", "CheckpointError", "StaleCheckpointError", "checkpoint_dir", "checkpoint_stamp", "fit_or_load",
+    "load_predictions", "prediction_key", "predictions_path", "quick_results_dir",
 ]

@@ -57,7 +57,7 @@ derived from the data set (``dataset.task``, ``dataset.classes``), nothing is sp
 * :func:`evaluate_conditions` returns :func:`msa_lib.metrics.classification_metrics` dicts (``<emotion>_F1``,
   ``<emotion>_acc``, ``Avg_F1``, ``Avg_acc``, ``Acc_4``, ``Macro_F1``).
 
-Regression data sets are trained exactly as before (same losses, MAE selection, same checkpoint names).
+Regression data sets are trained exactly as before (same losses, MAE selection).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ from ..data import (
 from ..losses.corrkd import RCDLoss, cpd_loss, plain_kd_loss, scd_loss
 from ..metrics import DATASETS, evaluation_metrics, lower_is_better, primary_metric
 from ..models.corrkd import CorrKDConfig, CorrKDNet, sentiment_classes
-from .checkpoints import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, settings_key
+from .checkpoints import checkpoint_dir as default_checkpoint_dir, checkpoint_stamp, fit_or_load, stamp_key
 from .core import FitConfig, fit, predict, seed_everything, select_device
 from .results import result_row
 
@@ -108,6 +108,9 @@ __all__ = [
     "condition_generator",
     "CorrKDRun",
     "run_corrkd",
+    "CODE_MODULES",
+    "method_config",
+    "method_configs",
 ]
 
 MODALITIES = ("text", "audio", "vision")
@@ -457,6 +460,7 @@ def evaluate_conditions(
     device: str | torch.device | None = None,
     loader=None,
     condition_kwargs: Mapping | None = None,
+    predictions: dict | None = None,
 ) -> dict[str, dict[str, float]]:
     """The metrics of ``model`` on ``dataset[split]`` under each named condition: MMSA's regression metrics,
     or :func:`~msa_lib.metrics.classification_metrics` for a classification data set
@@ -466,7 +470,8 @@ def evaluate_conditions(
     evaluated with one seed see the same corrupted test copies. ``condition_kwargs`` go to
     :func:`~msa_lib.data.random_frame_missing` for the frame-missing conditions, e.g.
     ``{"keep_text_ends": True}`` to never drop BERT's [CLS]/[SEP] on MMSA pickles, as MMSA does.
-    Returns ``{condition: metrics}``.
+    Returns ``{condition: metrics}``; ``predictions``, when given, receives ``{condition: pred}`` (NumPy [N]
+    in the split's order: scores, or class ids for a classification data set).
     """
     for c in conditions:
         _check_condition(c)
@@ -476,6 +481,8 @@ def evaluate_conditions(
     for c in conditions:
         pred, true = predict(model, loader, transform=_condition_transform(c, seed, condition_kwargs), device=device)
         results[c] = evaluation_metrics(pred, true, dataset)
+        if predictions is not None:
+            predictions[c] = np.asarray(pred, np.float32)
     return results
 
 
@@ -531,16 +538,12 @@ def label_range(dataset) -> float:
 _label_range = label_range  # the name the trainer uses
 
 
-def _dataset_key(dataset) -> dict:
-    key = {
-        "name": getattr(dataset, "name", "?"),
-        "sizes": [len(dataset[s]) for s in ("train", "valid", "test")],
-        "dims": dict(sorted(dataset.input_dims.items())),
-        "label_sum": round(float(np.sum(dataset["train"].labels)), 4),
-    }
-    if _is_classification(dataset):  # only then: the regression keys (checkpoint names) stay as they were
-        key["task"], key["classes"] = "classification", list(_dataset_classes(dataset))
-    return key
+#: The modules whose code decides a CorrKD-family model's weights and scores (checkpoints and results files
+#: record their :func:`msa_lib.provenance.code_version`).
+CODE_MODULES = (
+    "msa_lib.models.corrkd", "msa_lib.models._blocks", "msa_lib.losses.corrkd", "msa_lib.training.corrkd",
+    "msa_lib.training.core", "msa_lib.data.loader", "msa_lib.data.missing", "msa_lib.metrics",
+)
 
 
 def _config_key(config: CorrKDTrainConfig) -> dict:
@@ -551,34 +554,41 @@ def _config_key(config: CorrKDTrainConfig) -> dict:
     return key
 
 
-def _checkpoint_path(checkpoint_dir, kind: str, **settings) -> Path | None:
+def method_config(method: str, config: CorrKDTrainConfig) -> dict[str, Any]:
+    """The full resolved configuration of ``method`` (``"teacher"`` or one of :data:`METHODS`) under ``config``.
+
+    The teacher depends on the model, the task losses and the optimisation, not on the student's MRM,
+    distillation weights or selection conditions; a student without teacher (``student_no_kd``) does not
+    depend on ``teacher_epochs``.
+    """
+    if method == "teacher":
+        return {"method": "teacher", "model": dataclasses.asdict(config.model),
+                "losses": dataclasses.asdict(config.losses), "epochs": config.teacher_epochs,
+                "batch_size": config.batch_size, "lr": config.lr, "weight_decay": config.weight_decay,
+                "grad_clip": config.grad_clip, "patience": config.patience, "amp": config.amp}
+    key = _config_key(config)
+    if not _method_terms(method)["teacher"]:
+        key.pop("teacher_epochs")
+    return {"method": method, **key}
+
+
+def method_configs(config: CorrKDTrainConfig, methods: Sequence[str] = ("teacher", *MAIN_METHODS)) -> dict[str, dict]:
+    """``{method: method_config(method, config)}``: the ``configs`` of a results file."""
+    return {m: method_config(m, config) for m in methods}
+
+
+def _stamp(method: str, dataset, seed: int, config: CorrKDTrainConfig, teacher_seed: int | None = None) -> dict:
+    settings = {"seed": int(seed), **method_config(method, config)}
+    if method != "teacher" and _method_terms(method)["teacher"]:
+        settings["teacher_seed"] = int(seed if teacher_seed is None else teacher_seed)
+    return checkpoint_stamp(config=settings, dataset=dataset, code_modules=CODE_MODULES)
+
+
+def _checkpoint_path(checkpoint_dir, kind: str, stamp: dict) -> Path | None:
     if checkpoint_dir is False:
         return None
-    root = Path(checkpoint_dir) if checkpoint_dir not in (None, True) else CHECKPOINT_DIR
-    return root / f"corrkd_{kind}_{settings_key(**settings)}.pt"
-
-
-def _fit_or_load(path: Path | None, model, train_fn, retrain: bool) -> tuple[dict | None, bool]:
-    """Load ``model`` from ``path`` when it exists (returns the saved history), else train and save."""
-    if path is not None and path.is_file() and not retrain:
-        extra = load_checkpoint(path, model)
-        return extra.get("result"), True
-    result = _plain_values(dataclasses.asdict(train_fn()))
-    if path is not None:
-        save_checkpoint(path, model, result=result)
-    return result, False
-
-
-def _plain_values(obj: Any) -> Any:
-    """Plain Python floats/ints in nested dicts/lists: NumPy scalars (the metrics' values) cannot be
-    read back by ``torch.load(weights_only=True)``."""
-    if isinstance(obj, dict):
-        return {k: _plain_values(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain_values(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+    root = Path(checkpoint_dir) if checkpoint_dir not in (None, True) else default_checkpoint_dir()
+    return root / f"corrkd_{kind}_{stamp_key(stamp)}.pt"
 
 
 def _fit_config(config: CorrKDTrainConfig, epochs: int, seed: int, dataset=None) -> FitConfig:
@@ -593,11 +603,9 @@ def _fit_config(config: CorrKDTrainConfig, epochs: int, seed: int, dataset=None)
 def teacher_checkpoint_path(dataset, seed: int, config: CorrKDTrainConfig,
                             checkpoint_dir: str | Path | bool | None = None) -> Path | None:
     """Where :func:`train_teacher` saves (and looks for) the teacher of ``seed`` under ``config``; the name
-    hashes every setting that changes its weights. ``None`` when ``checkpoint_dir`` is False."""
-    return _checkpoint_path(checkpoint_dir, "teacher", data=_dataset_key(dataset), seed=seed,
-                            model=config.model, losses=config.losses, epochs=config.teacher_epochs,
-                            batch=config.batch_size, lr=config.lr, wd=config.weight_decay,
-                            clip=config.grad_clip, patience=config.patience)
+    hashes its stamp (every setting that changes its weights, the data's content fingerprint and the code
+    version). ``None`` when ``checkpoint_dir`` is False."""
+    return _checkpoint_path(checkpoint_dir, "teacher", _stamp("teacher", dataset, seed, config))
 
 
 def train_teacher(
@@ -616,7 +624,7 @@ def train_teacher(
         dataset: an :class:`~msa_lib.data.MSADataset`.
         seed: seeds the weights, the shuffling and the dropout.
         quick: :meth:`CorrKDTrainConfig.quick` when ``config`` is None, else ``full``.
-        checkpoint_dir: ``None`` = :data:`~msa_lib.training.CHECKPOINT_DIR`; a folder; ``False`` =
+        checkpoint_dir: ``None`` = :func:`~msa_lib.training.checkpoint_dir`; a folder; ``False`` =
             never save or load. The file name hashes every setting that matters.
         retrain: train even when a checkpoint exists.
 
@@ -627,7 +635,8 @@ def train_teacher(
     config = config or (CorrKDTrainConfig.quick() if quick else CorrKDTrainConfig.full())
     seed_everything(seed)
     teacher = CorrKDNet.for_dataset(dataset, config.model)
-    path = teacher_checkpoint_path(dataset, seed, config, checkpoint_dir)
+    stamp = _stamp("teacher", dataset, seed, config)
+    path = _checkpoint_path(checkpoint_dir, "teacher", stamp)
     lc, n_cls, label_range = config.losses, teacher.num_classes, _label_range(dataset)
     task = teacher.task
 
@@ -643,7 +652,7 @@ def train_teacher(
             metric_dataset=dataset if _is_classification(dataset) else dataset.metric_dataset,
         )
 
-    history, _ = _fit_or_load(path, teacher, train, retrain)
+    _, history = fit_or_load(path, teacher, train, retrain=retrain, stamp=stamp)
     teacher.to(select_device(config.device)).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -680,14 +689,8 @@ def train_student(
                              label_range=_label_range(dataset), classes=_dataset_classes(dataset)).to(device)
     metrics_of = dataset if _is_classification(dataset) else dataset.metric_dataset
     select_metric, _ = _selection(dataset)
-    key_config = _config_key(config)
-    if not terms["teacher"]:
-        key_config.pop("teacher_epochs")  # a student without teacher does not depend on it
-    path = _checkpoint_path(
-        checkpoint_dir, method, data=_dataset_key(dataset), seed=seed,
-        teacher_seed=(seed if teacher_seed is None else teacher_seed) if terms["teacher"] else None,
-        config=key_config,
-    )
+    stamp = _stamp(method, dataset, seed, config, teacher_seed)
+    path = _checkpoint_path(checkpoint_dir, method, stamp)
 
     def train():
         params = list(student.parameters()) + loss.parameters()
@@ -702,7 +705,7 @@ def train_student(
                                  config.condition_kwargs, metric=select_metric),
         )
 
-    history, _ = _fit_or_load(path, student, train, retrain)
+    _, history = fit_or_load(path, student, train, retrain=retrain, stamp=stamp)
     student.to(device).eval()
     return student, history
 
@@ -721,6 +724,7 @@ class CorrKDRun:
         teachers: seed → teacher; students: (method, seed) → student.
         histories: (method, seed) → FitResult dict (``"teacher"`` included).
         seconds: (method, seed) → wall-clock training (or loading) time.
+        predictions: (method, condition, seed) → test predictions [N] (for :mod:`msa_lib.stats`).
     """
 
     rows: list = field(default_factory=list)
@@ -728,6 +732,22 @@ class CorrKDRun:
     students: dict = field(default_factory=dict)
     histories: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    predictions: dict = field(default_factory=dict)
+
+    def write(self, name: str, dataset, *, config: "CorrKDTrainConfig", quick: bool, seeds: Sequence[int],
+              command: str, extra: Mapping | None = None):
+        """:func:`~msa_lib.training.write_results` for this run, with the provenance the staleness check needs:
+        the resolved config of every method in the rows (:func:`method_configs`), :data:`CODE_MODULES`, the data
+        set (fingerprinted), every model's per-epoch history, the training times and the test predictions.
+        Returns the path written."""
+        from .results import write_results
+
+        methods = list(dict.fromkeys(r["method"] for r in self.rows))
+        return write_results(name, self.rows, quick=quick, seeds=seeds, dataset=dataset, command=command,
+                             configs=method_configs(config, methods), code_modules=CODE_MODULES,
+                             histories={k: v for k, v in self.histories.items() if v is not None},
+                             seconds=self.seconds, predictions=self.predictions,
+                             wall_seconds=sum(self.seconds.values()), extra=extra)
 
 
 def run_corrkd(
@@ -764,16 +784,22 @@ def run_corrkd(
             run.seconds[("teacher", seed)] = time.perf_counter() - started
         done = {(r["method"], r["seed"]) for r in run.rows}
         if evaluate_teacher and teacher is not None and ("teacher", seed) not in done:
+            preds: dict = {}
             for c, metrics in evaluate_conditions(teacher, dataset, conditions, seed=seed, loader=test_loader,
-                                                   condition_kwargs=config.condition_kwargs).items():
+                                                   condition_kwargs=config.condition_kwargs,
+                                                   predictions=preds).items():
                 run.rows.append(result_row("teacher", c, seed, metrics))
+                run.predictions[("teacher", c, seed)] = preds[c]
         for method in methods:
             started = time.perf_counter()
             student, hist = train_student(method, dataset, teacher, seed, quick, config,
                                           checkpoint_dir=checkpoint_dir, retrain=retrain)
             run.students[(method, seed)], run.histories[(method, seed)] = student, hist
             run.seconds[(method, seed)] = time.perf_counter() - started
+            preds = {}
             for c, metrics in evaluate_conditions(student, dataset, conditions, seed=seed, loader=test_loader,
-                                                   condition_kwargs=config.condition_kwargs).items():
+                                                   condition_kwargs=config.condition_kwargs,
+                                                   predictions=preds).items():
                 run.rows.append(result_row(method, c, seed, metrics))
+                run.predictions[(method, c, seed)] = preds[c]
     return run

@@ -4,11 +4,17 @@ Format (../shared/API.md)::
 
     {"name": ..., "quick": false, "seeds": [0, 1, 2], "dataset": "synthetic_mosei",
      "command": "papermill notebooks/04_... -p QUICK False", "created": "...", "msa_lib_version": ...,
+     "git_commit": "...", "git_dirty": false, "environment": {...}, "data_fingerprint": {...},
+     "config_hashes": {"sdumc": "...", ...}, "configs": {...}, "code_modules": [...], "code_version": "...",
+     "accepted_changes": [], "wall_seconds": ..., "seconds": {"sdumc/0": ...},
+     "histories": {"sdumc/0": [{"epoch": 1, "train_loss": ..., "valid_MAE": ..., ...}, ...]},
+     "predictions": {"file": "<name>.predictions.npz", "sha": "..."},
      "rows": [{"method": "sdumc", "condition": "text_missing", "seed": 0,
                "metrics": {"Has0_acc_2": ..., ..., "Corr": ...}}, ...]}
 
-Full-mode runs write ``results/<name>.json`` (committed); quick runs write
-``results/quick/<name>.json`` so a test or a book build never overwrites the real numbers.
+Full-mode runs write ``results/<name>.json`` (committed); quick runs write ``results/quick/<name>.json``
+(or ``$MSA_QUICK_RESULTS_DIR``) so a test or a book build never overwrites the real numbers.
+:mod:`msa_lib.training.experiments` checks a committed file against what the current code would run.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ import json
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .. import __version__
 
@@ -64,21 +71,74 @@ def results_name(base: str, dataset) -> str:
     return f"{base}__{slug or 'data'}"
 
 
+def quick_results_dir() -> Path:
+    """Where quick runs write: ``$MSA_QUICK_RESULTS_DIR`` when set (the tests and the book build point it at a
+    temporary or build folder), else ``results/quick/``."""
+    env = os.environ.get("MSA_QUICK_RESULTS_DIR")
+    return Path(env) if env else results_dir() / "quick"
+
+
 def results_path(name: str, *, quick: bool) -> Path:
-    """``results/<name>.json`` for full runs, ``results/quick/<name>.json`` for quick runs."""
-    base = results_dir()
-    return (base / "quick" if quick else base) / f"{name}.json"
+    """``results/<name>.json`` for full runs, ``results/quick/<name>.json`` (:func:`quick_results_dir`) for quick runs."""
+    return (quick_results_dir() if quick else results_dir()) / f"{name}.json"
 
 
 def _environment() -> dict[str, Any]:
-    """Where a results file was made: Python, torch, the CUDA device (or None) and the CPU count."""
-    import platform
+    """Where a results file was made (:func:`msa_lib.provenance.environment`)."""
+    from ..provenance import environment
 
-    import torch
+    return environment()
 
-    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"python": platform.python_version(), "torch": torch.__version__, "cuda_device": cuda,
-            "cpus": os.cpu_count()}
+
+def _run_key(key: Any) -> str:
+    """``("sdumc", 0)`` → ``"sdumc/0"``; a string key is kept as it is."""
+    if isinstance(key, tuple):
+        return "/".join(str(k) for k in key)
+    return str(key)
+
+
+def _history_rows(fit: Any) -> list[dict[str, Any]]:
+    """The per-epoch history of a FitResult, a FitResult dict, or a list of epoch dicts, as plain numbers."""
+    from ..provenance import plain
+
+    history = getattr(fit, "history", None)
+    if history is None and isinstance(fit, dict):
+        history = fit.get("history", fit if all(isinstance(v, dict) for v in fit.values()) else None)
+    if history is None and isinstance(fit, list):
+        history = fit
+    if history is None:
+        raise TypeError(f"write_results: cannot read a per-epoch history from {type(fit).__name__}")
+    return [plain(row) for row in history]
+
+
+def predictions_path(name: str, *, quick: bool) -> Path:
+    """``results/<name>.predictions.npz`` (or the quick one): the per-utterance test predictions of a file."""
+    return results_path(name, quick=quick).with_name(f"{name}.predictions.npz")
+
+
+def prediction_key(method: str, condition: str, seed: int) -> str:
+    """The key of one (method, condition, seed) array in a predictions file: ``"sdumc|text_missing|0"``."""
+    return f"{method}|{condition}|{int(seed)}"
+
+
+def _write_predictions(path: Path, predictions: dict[str, Any], labels: Any) -> str:
+    import hashlib
+
+    import numpy as np
+
+    arrays = {"label": np.asarray(labels, np.float32)}
+    n = arrays["label"].shape[0]
+    for key, value in predictions.items():
+        arr = np.asarray(value, np.float32).reshape(-1)
+        if arr.shape[0] != n:
+            raise ValueError(f"write_results: predictions {key!r} have {arr.shape[0]} values for {n} test labels")
+        arrays[key] = arr
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    os.replace(tmp, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def write_results(
@@ -87,34 +147,97 @@ def write_results(
     *,
     quick: bool,
     seeds: Sequence[int],
-    dataset: str,
+    dataset: Any,
     command: str | None = None,
     extra: dict[str, Any] | None = None,
+    configs: Mapping[str, Any] | None = None,
+    code_modules: Sequence[str] | None = None,
+    histories: Mapping[Any, Any] | None = None,
+    seconds: Mapping[Any, float] | None = None,
+    predictions: Mapping[Any, Any] | None = None,
+    wall_seconds: float | None = None,
 ) -> Path:
-    """Write ``rows`` (from :func:`result_row`) with the run's parameters; returns the file's path.
+    """Write ``rows`` (from :func:`result_row`) with the run's parameters and provenance; returns the path.
 
-    ``command`` records how to reproduce the file (default: the current process's command line).
+    Args:
+        name: the file's name (``results/<name>.json``; quick runs ``results/quick/<name>.json``).
+        rows: :func:`result_row` dicts.
+        quick: whether this was a quick-mode run.
+        seeds: the seeds run.
+        dataset: the :class:`~msa_lib.data.MSADataset` the rows were computed on (its content is fingerprinted
+            into ``data_fingerprint``), or only its name (then no fingerprint is recorded).
+        command: how to reproduce the file (default: the current process's command line).
+        extra: anything else worth keeping (free form).
+        configs: method → its full resolved configuration (a dataclass or dict); stored as ``configs`` and,
+            hashed (:func:`msa_lib.provenance.config_hash`), as ``config_hashes``.
+        code_modules: the modules whose code decides these numbers; ``code_version`` is their hash
+            (:func:`msa_lib.provenance.code_version`).
+        histories: (method, seed) → FitResult (or its dict / its history list): stored per epoch under
+            ``histories["<method>/<seed>"]``, so learning curves can be drawn from the file alone.
+        seconds: (method, seed) → wall-clock seconds of that training (or of loading its checkpoint); the
+            file also records ``training_seconds``, the sum of each history's per-epoch ``seconds``.
+        predictions: (method, condition, seed) → test predictions [N_test], written beside the file as
+            ``<name>.predictions.npz`` with the test labels (the paired bootstrap of :mod:`msa_lib.stats`
+            reads them); needs ``dataset`` to be the data set.
+        wall_seconds: the whole run's wall-clock time.
+
+    Besides those, every file records ``git_commit`` / ``git_dirty`` (:func:`msa_lib.provenance.git_state`),
+    ``environment`` and ``created``. A full-mode file without ``configs``, ``code_modules`` or a data set to
+    fingerprint is written with a warning: :mod:`msa_lib.training.experiments` will call it stale.
     """
+    from ..provenance import code_version, config_hash, data_fingerprint, git_state, plain
+
     if not rows:
         raise ValueError(f"write_results({name!r}): no rows to write")
     for i, row in enumerate(rows):
         missing = {"method", "condition", "seed", "metrics"} - set(row)
         if missing:
             raise ValueError(f"write_results({name!r}): row {i} lacks {sorted(missing)}")
+    data_set = None if isinstance(dataset, str) else dataset
+    dataset_name = dataset if isinstance(dataset, str) else str(getattr(dataset, "name", dataset))
+    git = git_state()
     payload = {
         "name": name,
         "quick": bool(quick),
         "seeds": [int(s) for s in seeds],
-        "dataset": dataset,
+        "dataset": dataset_name,
         "command": command or " ".join(sys.argv),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "msa_lib_version": __version__,
+        "git_commit": git["commit"],
+        "git_dirty": git["dirty"],
         "environment": _environment(),
+        "data_fingerprint": data_fingerprint(data_set) if data_set is not None else None,
+        "config_hashes": {m: config_hash(c) for m, c in (configs or {}).items()},
+        "configs": {m: plain(c) for m, c in (configs or {}).items()},
+        "code_modules": sorted(code_modules) if code_modules else [],
+        "code_version": code_version(code_modules) if code_modules else None,
+        "accepted_changes": [],
+        "wall_seconds": None if wall_seconds is None else float(wall_seconds),
+        "seconds": {_run_key(k): float(v) for k, v in (seconds or {}).items()},
+        "histories": {_run_key(k): _history_rows(v) for k, v in (histories or {}).items()},
+        "training_seconds": {},
         "rows": list(rows),
     }
+    # the training time of each model from its own history (true also when the model was loaded from a
+    # checkpoint, where ``seconds`` only measures the loading)
+    payload["training_seconds"] = {k: float(sum(h.get("seconds", 0.0) for h in rows_))
+                                   for k, rows_ in payload["histories"].items()}
     if extra:
-        payload["extra"] = extra
+        payload["extra"] = plain(extra)
     path = results_path(name, quick=quick)
+    if predictions:
+        if data_set is None:
+            raise ValueError(f"write_results({name!r}): predictions need the data set (for its test labels), "
+                             "not only its name")
+        keyed = {prediction_key(*k) if isinstance(k, tuple) else str(k): v for k, v in predictions.items()}
+        pred_path = predictions_path(name, quick=quick)
+        payload["predictions"] = {"file": pred_path.name, "sha": _write_predictions(pred_path, keyed,
+                                                                                    data_set["test"].labels)}
+    if not quick and not (configs and code_modules and data_set is not None):
+        warnings.warn(f"write_results({name!r}): a full-mode file without configs, code_modules and a data set "
+                      "to fingerprint; the staleness check (msa_lib.training.experiments) will call it stale",
+                      stacklevel=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=1, allow_nan=True) + "\n")
@@ -134,18 +257,52 @@ def load_results(name: str, *, quick: bool = False) -> dict[str, Any]:
     return data
 
 
+def load_predictions(name: str, *, quick: bool = False) -> dict[str, Any] | None:
+    """The per-utterance test predictions beside ``results/<name>.json`` (``{"<method>|<condition>|<seed>": [N],
+    "label": [N]}``), or None when the file has none. A predictions file whose hash differs from the one the
+    results file records is refused (it belongs to another run)."""
+    import hashlib
+
+    import numpy as np
+
+    data = load_results(name, quick=quick)
+    entry = data.get("predictions")
+    if not entry:
+        return None
+    path = results_path(name, quick=quick).with_name(entry["file"])
+    if not path.is_file():
+        raise FileNotFoundError(f"{results_path(name, quick=quick)} names predictions {path}, which does not exist")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    if sha != entry.get("sha"):
+        raise ValueError(f"{path} (sha {sha}) is not the predictions file {results_path(name, quick=quick)} "
+                         f"was written with (sha {entry.get('sha')}): re-make both together")
+    with np.load(path) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
 def full_run(name: str) -> dict[str, Any] | None:
     """The full-mode ``results/<name>.json`` for a chapter's "full-mode run" section, or None.
 
-    Prints where the numbers come from (data set, seeds, the command that made the file) and returns the file's
-    contents; when the file does not exist yet, prints why and returns None, so the chapter still runs.
+    Prints where the numbers come from (data set, seeds, the commit and the command that made the file) and, for
+    a file of the book's experiments that the current code would not make (:mod:`msa_lib.training.experiments`),
+    why it is stale; returns the file's contents. When the file does not exist yet, prints why and returns None,
+    so the chapter still runs.
     """
     try:
         full = load_results(name, quick=False)
     except FileNotFoundError as err:
         print(err)
         return None
-    print(f"{full.get('dataset', '?')}, seeds {full.get('seeds', '?')}, made by: {full.get('command', '?')}")
+    commit = full.get("git_commit")
+    made = f"commit {commit[:10]}{' (dirty tree)' if full.get('git_dirty') else ''}" if commit else "an unrecorded commit"
+    print(f"{full.get('dataset', '?')}, seeds {full.get('seeds', '?')}, made by: {full.get('command', '?')} "
+          f"({made}, {full.get('created', '?')})")
+    from .experiments import EXPERIMENTS, cached_staleness
+
+    if name in EXPERIMENTS:
+        problems = cached_staleness(name, full)
+        if problems:
+            print(f"STALE: {'; '.join(problems)}. Re-make it: {EXPERIMENTS[name].remake}")
     return full
 
 
@@ -165,13 +322,18 @@ def results_table(
     scale: float = 1.0,
     digits: int = 4,
     as_text: bool = True,
+    ddof: int = 1,
 ):
     """Mean ± std over seeds of each metric, one line per (method, condition).
 
-    Uses the population std (ddof=0), as MMSA's ``run.py`` does when it aggregates seeds.
-    With ``as_text`` the cells are strings ``"0.7123 ± 0.0100"``; otherwise the DataFrame has a
-    two-level column index (metric, mean|std|n). Rows keep the order in which methods and
-    conditions first appear.
+    The spread is the **sample** standard deviation over seeds (``ddof=1``, the unbiased variance's root:
+    with 3 to 5 seeds the population std, which MMSA's ``run.py`` reports, understates it by 10-20 %);
+    ``ddof=0`` gives MMSA's. NaN is never dropped from a mean: a group with a NaN seed has a NaN mean,
+    and its text cell says how many seeds were NaN (``"nan (1 of 3 seeds NaN)"``). A group of one seed has no
+    spread (``"0.7123 (1 seed)"``).
+
+    With ``as_text`` the cells are strings ``"0.7123 ± 0.0100"``; otherwise the DataFrame has a two-level
+    column index (metric, mean|std|n|n_nan). Rows keep the order in which methods and conditions first appear.
     """
     import pandas as pd
 
@@ -190,16 +352,24 @@ def results_table(
     unknown = [m for m in metric_names if m not in frame.columns]
     if unknown:
         raise KeyError(f"results_table: unknown metrics {unknown}; have {list(frame.columns)}")
+    frame[metric_names] = frame[metric_names].astype(float)
     grouped = frame.groupby(list(index), sort=False)[metric_names]
-    mean = grouped.mean() * scale
-    std = grouped.std(ddof=0) * scale
-    count = grouped.count()
+    mean = grouped.apply(lambda g: g.mean(skipna=False)) * scale
+    std = grouped.apply(lambda g: g.std(ddof=ddof, skipna=False)) * scale
+    count = grouped.size()
+    n = pd.DataFrame({m: count for m in metric_names})
+    n_nan = grouped.apply(lambda g: g.isna().sum())
     if not as_text:
-        return pd.concat({"mean": mean, "std": std, "n": count}, axis=1).swaplevel(0, 1, axis=1)
+        return pd.concat({"mean": mean, "std": std, "n": n, "n_nan": n_nan}, axis=1).swaplevel(0, 1, axis=1)
     text = mean.copy().astype(object)
     for m in metric_names:
-        text[m] = [
-            "nan" if (isinstance(a, float) and math.isnan(a)) else f"{a:.{digits}f} ± {s:.{digits}f}"
-            for a, s in zip(mean[m], std[m])
-        ]
+        cells = []
+        for a, sd, k, bad in zip(mean[m], std[m], n[m], n_nan[m]):
+            if bad:
+                cells.append(f"nan ({int(bad)} of {int(k)} seeds NaN)")
+            elif k == 1:
+                cells.append(f"{a:.{digits}f} (1 seed)")
+            else:
+                cells.append(f"{a:.{digits}f} ± {sd:.{digits}f}")
+        text[m] = cells
     return text

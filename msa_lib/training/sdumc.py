@@ -35,6 +35,8 @@ score (``patience``).
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -47,7 +49,7 @@ from ..data import apply_condition, drop_modalities, make_loader, require_task
 from ..losses.sdumc import SelfDistillationLoss, SelfDistillationWeights
 from ..metrics import regression_metrics
 from ..models.umca import UMCAConfig, UMCANet
-from .checkpoints import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, settings_key
+from .checkpoints import checkpoint_dir, checkpoint_stamp, fit_or_load, stamp_key
 from .core import FitConfig, FitResult, fit, predict, seed_everything, select_device
 from .results import result_row
 
@@ -142,17 +144,6 @@ class SDUMCTrainConfig:
         if epoch < w:
             return (epoch + 1) / w
         return self.decay_factor ** ((epoch + 1 - w) // self.decay_every)
-
-
-def _plain_numbers(obj):
-    """NumPy scalars -> Python numbers, recursively (checkpoints load with ``weights_only=True``)."""
-    if isinstance(obj, dict):
-        return {k: _plain_numbers(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_plain_numbers(v) for v in obj)
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
 
 
 def _check_method(method: str, allowed: Sequence[str]) -> None:
@@ -263,14 +254,43 @@ def _needs_text_sim(method: str, dataset) -> None:
         )
 
 
+#: The modules whose code decides an SDUMC-family model's weights and scores (checkpoints and results files
+#: record their :func:`msa_lib.provenance.code_version`).
+CODE_MODULES = (
+    "msa_lib.models.umca", "msa_lib.models.mia", "msa_lib.models._blocks", "msa_lib.losses.sdumc",
+    "msa_lib.losses.rnc", "msa_lib.training.sdumc", "msa_lib.training.core", "msa_lib.data.loader",
+    "msa_lib.data.missing", "msa_lib.metrics",
+)
+
+
+def method_config(method: str, config: SDUMCTrainConfig) -> dict[str, Any]:
+    """The full resolved configuration of ``method`` under ``config``: what its config hash covers.
+
+    ``teacher_zero_text`` is the teacher evaluated without text: its configuration is the teacher's
+    (``"trains": "teacher"``).
+    """
+    _check_method(method, EVAL_METHODS)
+    trains = "teacher" if method == "teacher_zero_text" else method
+    return {"method": method, "trains": trains, **dataclasses.asdict(config.for_method(trains))}
+
+
+def method_configs(config: SDUMCTrainConfig, methods: Sequence[str] = EVAL_METHODS) -> dict[str, dict]:
+    """``{method: method_config(method, config)}``: the ``configs`` of a results file."""
+    return {m: method_config(m, config) for m in methods}
+
+
+def checkpoint_stamp_of(method: str, dataset, seed: int, config: SDUMCTrainConfig) -> dict[str, str]:
+    """The stamp (config hash with the seed, data fingerprint, code version) of one trained model."""
+    return checkpoint_stamp(config={"seed": int(seed), **method_config(method, config)}, dataset=dataset,
+                            code_modules=CODE_MODULES)
+
+
 def checkpoint_path(method: str, dataset, seed: int, config: SDUMCTrainConfig,
                     directory: str | Path | None = None) -> Path:
-    """``checkpoints/sdumc/<dataset>_<method>_seed<seed>_<hash>.pt``: the hash covers every setting
-    that changes the weights (method config, seed, data set name, sizes and dims)."""
-    key = settings_key(method=method, seed=int(seed), config=config.for_method(method),
-                       dataset=dataset.name, sizes=[len(dataset[s]) for s in ("train", "valid", "test")],
-                       dims=dataset.input_dims, info=str(dataset.info.get("config", "")))
-    return Path(directory or CHECKPOINT_DIR) / "sdumc" / f"{dataset.name}_{method}_seed{int(seed)}_{key}.pt"
+    """``<checkpoint dir>/sdumc/<dataset>_<method>_seed<seed>_<key>.pt``: the key hashes the model's stamp
+    (:func:`checkpoint_stamp_of`: every setting that changes the weights, the data's content and the code)."""
+    key = stamp_key(checkpoint_stamp_of(method, dataset, seed, config))
+    return Path(directory or checkpoint_dir()) / "sdumc" / f"{dataset.name}_{method}_seed{int(seed)}_{key}.pt"
 
 
 def train_method(
@@ -306,57 +326,54 @@ def train_method(
     require_task(dataset, "regression", method="SDUMC", instead="Chapter 05 (CorrKD) handles IEMOCAP.")
     _needs_text_sim(method, dataset)
     config = config or SDUMCTrainConfig.for_mode(quick)
-    method_config = config.for_method(method)
+    run_config = config.for_method(method)
     device = select_device(device)
     seed_everything(int(seed))
     model = build_model(method, dataset.input_dims, config)
 
-    path = None
+    path = stamp = None
     if checkpoint:
-        path = checkpoint_path(method, dataset, seed, config,
-                               None if checkpoint is True else checkpoint)
-        if path.is_file() and not retrain:
-            extra = load_checkpoint(path, model)
-            model.to(device).eval()
-            return model, FitResult(**extra["result"])
+        path = checkpoint_path(method, dataset, seed, config, None if checkpoint is True else checkpoint)
+        stamp = checkpoint_stamp_of(method, dataset, seed, config)
 
-    train_loader = make_loader(dataset["train"], method_config.batch_size, shuffle=True, seed=int(seed))
-    valid_loader = make_loader(dataset["valid"], method_config.eval_batch_size)
+    train_loader = make_loader(dataset["train"], run_config.batch_size, shuffle=True, seed=int(seed))
+    valid_loader = make_loader(dataset["valid"], run_config.eval_batch_size)
     fit_config = FitConfig(
-        epochs=method_config.epochs, lr=method_config.lr, weight_decay=method_config.weight_decay,
-        grad_clip=method_config.grad_clip, patience=method_config.patience, select_metric="MAE",
-        select_mode="min", amp=method_config.amp, device=str(device), progress=progress, seed=int(seed),
+        epochs=run_config.epochs, lr=run_config.lr, weight_decay=run_config.weight_decay,
+        grad_clip=run_config.grad_clip, patience=run_config.patience, select_metric="MAE",
+        select_mode="min", amp=run_config.amp, device=str(device), progress=progress, seed=int(seed),
     )
     optimizer = torch.optim.Adam(
-        [p for p in model.parameters() if p.requires_grad], lr=method_config.lr,
-        weight_decay=method_config.weight_decay,
+        [p for p in model.parameters() if p.requires_grad], lr=run_config.lr,
+        weight_decay=run_config.weight_decay,
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, method_config.lr_factor)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, run_config.lr_factor)
 
     condition_log: list[dict] = []
     if method == "teacher":
         loss_fn, train_transform, select_fn = mse_loss_fn, None, None
     elif method == "modality_dropout":
         loss_fn = mse_loss_fn
-        train_transform = text_dropout_transform(method_config.text_dropout_rate)
+        train_transform = text_dropout_transform(run_config.text_dropout_rate)
         select_fn = mean_mae_selector(SDUMC_CONDITIONS, dataset.metric_dataset, condition_log)
     else:
-        loss_fn = double_flow_loss_fn(method_config.weights)
+        loss_fn = double_flow_loss_fn(run_config.weights)
         train_transform = None
         select_fn = mean_mae_selector(SDUMC_CONDITIONS, dataset.metric_dataset, condition_log)
 
-    result = fit(
-        model, train_loader, valid_loader, loss_fn, config=fit_config, optimizer=optimizer,
-        scheduler=scheduler, train_transform=train_transform, metric_dataset=dataset.metric_dataset,
-        select_fn=select_fn,
-    )
-    for row, extra_row in zip(result.history, condition_log):
-        row.update(extra_row)
-    model.eval()
-    if path is not None:
-        save_checkpoint(path, model, result=_plain_numbers(dataclasses.asdict(result)), method=method,
-                        seed=int(seed), config=_plain_numbers(dataclasses.asdict(method_config)))
-    return model, result
+    def train() -> FitResult:
+        result = fit(
+            model, train_loader, valid_loader, loss_fn, config=fit_config, optimizer=optimizer,
+            scheduler=scheduler, train_transform=train_transform, metric_dataset=dataset.metric_dataset,
+            select_fn=select_fn,
+        )
+        for row, extra_row in zip(result.history, condition_log):
+            row.update(extra_row)
+        return result
+
+    _, result = fit_or_load(path, model, train, retrain=retrain, stamp=stamp)
+    model.to(device).eval()
+    return model, (result if isinstance(result, FitResult) else FitResult(**result))
 
 
 def evaluate_method(
@@ -368,11 +385,13 @@ def evaluate_method(
     split: str = "test",
     batch_size: int = 256,
     device: str | torch.device | None = None,
+    predictions: dict | None = None,
 ) -> dict[str, dict[str, float]]:
     """MMSA metrics of ``model`` on ``dataset[split]`` under each condition: ``{condition: metrics}``.
 
     ``method="teacher_zero_text"`` evaluates ``text_missing`` with the text removed (zeros, empty
-    mask) instead of the simulated text (see the module docstring).
+    mask) instead of the simulated text (see the module docstring). ``predictions``, when given, receives
+    ``{condition: pred}`` (NumPy [N], in the split's order), for the paired bootstrap of :mod:`msa_lib.stats`.
     """
     loader = make_loader(dataset[split], batch_size)
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -380,6 +399,8 @@ def evaluate_method(
     for c in conditions:
         pred, true = predict(model, loader, transform=condition_transform(c, method), device=device)
         out[c] = regression_metrics(pred, true, dataset=dataset.metric_dataset)
+        if predictions is not None:
+            predictions[c] = np.asarray(pred, np.float32)
     return out
 
 
@@ -394,12 +415,16 @@ def run_missing_text_experiment(
     conditions: Sequence[str] = SDUMC_CONDITIONS,
     checkpoint: bool | str | Path = False,
     progress: bool = False,
+    predictions: dict | None = None,
+    seconds: dict | None = None,
 ) -> tuple[list[dict], dict[tuple[str, int], FitResult]]:
     """Train every method for every seed and evaluate on the test split under each condition.
 
     Returns ``(rows, fits)``: ``rows`` in the results-file format (:func:`result_row`), ``fits``
     maps ``(method, seed)`` to the :class:`FitResult` (for learning curves and best epochs).
-    ``teacher_zero_text`` reuses the ``teacher`` model of the same seed.
+    ``teacher_zero_text`` reuses the ``teacher`` model of the same seed. When given, ``predictions``
+    receives ``{(method, condition, seed): test predictions}`` and ``seconds`` ``{(method, seed): wall-clock
+    seconds of its training (or loading)}``: both go to :func:`~msa_lib.training.write_results`.
     """
     for m in methods:
         _check_method(m, EVAL_METHODS)
@@ -412,27 +437,67 @@ def run_missing_text_experiment(
             if train_name == "teacher" and teacher is not None:
                 model = teacher
             else:
+                started = time.perf_counter()
                 model, fits[(train_name, int(seed))] = train_method(
                     train_name, dataset, seed=int(seed), quick=quick, device=device, config=config,
                     checkpoint=checkpoint, progress=progress)
+                if seconds is not None:
+                    seconds[(train_name, int(seed))] = time.perf_counter() - started
                 if train_name == "teacher":
                     teacher = model
-            for condition, metrics in evaluate_method(model, dataset, conditions, method=method).items():
+            preds: dict = {}
+            for condition, metrics in evaluate_method(model, dataset, conditions, method=method,
+                                                      predictions=preds).items():
                 rows.append(result_row(method, condition, int(seed), metrics))
+                if predictions is not None:
+                    predictions[(method, condition, int(seed))] = preds[condition]
     return rows, fits
 
 
+def write_missing_text_results(
+    name: str,
+    dataset,
+    rows: Sequence[dict],
+    fits: Mapping[tuple[str, int], FitResult],
+    *,
+    config: SDUMCTrainConfig,
+    methods: Sequence[str],
+    seeds: Sequence[int],
+    quick: bool,
+    command: str,
+    seconds: Mapping | None = None,
+    predictions: Mapping | None = None,
+    wall_seconds: float | None = None,
+    extra: Mapping | None = None,
+):
+    """:func:`~msa_lib.training.write_results` for :func:`run_missing_text_experiment`'s output, with the
+    provenance the staleness check needs: every method's resolved config (:func:`method_configs`), this
+    family's :data:`CODE_MODULES`, the data set (fingerprinted), every model's per-epoch history, the training
+    times and the test predictions. Returns the path written."""
+    from .results import write_results
+
+    return write_results(name, rows, quick=quick, seeds=seeds, dataset=dataset, command=command,
+                         configs=method_configs(config, methods), code_modules=CODE_MODULES, histories=fits,
+                         seconds=seconds, predictions=predictions, wall_seconds=wall_seconds,
+                         extra={"best_epochs": {f"{m}/{s}": f.best_epoch for (m, s), f in fits.items()},
+                                **(extra or {})})
+
+
 def summarise_rows(rows: Sequence[Mapping[str, Any]], metric: str = "MAE") -> dict[tuple[str, str], tuple[float, float, int]]:
-    """``{(method, condition): (mean, std, n_seeds)}`` of one metric (population std, as MMSA)."""
+    """``{(method, condition): (mean, std, n_seeds)}`` of one metric; the std is the sample std over seeds
+    (``ddof=1``; NaN for one seed), and a NaN seed makes the mean NaN (never dropped), as in
+    :func:`~msa_lib.training.results_table`."""
     groups: dict[tuple[str, str], list[float]] = {}
     for r in rows:
         groups.setdefault((r["method"], r["condition"]), []).append(float(r["metrics"][metric]))
-    return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in groups.items()}
+    return {k: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else math.nan, len(v))
+            for k, v in groups.items()}
 
 
 __all__ = [
     "METHODS", "EVAL_METHODS", "SDUMC_CONDITIONS", "SDUMCTrainConfig", "replace_text_with_simulated",
     "text_dropout_transform", "mse_loss_fn", "double_flow_loss_fn", "condition_transform",
-    "mean_mae_selector", "build_model", "checkpoint_path", "train_method", "evaluate_method",
-    "run_missing_text_experiment", "summarise_rows",
+    "mean_mae_selector", "build_model", "CODE_MODULES", "method_config", "method_configs", "checkpoint_stamp_of",
+    "checkpoint_path", "train_method", "evaluate_method",
+    "run_missing_text_experiment", "write_missing_text_results", "summarise_rows",
 ]

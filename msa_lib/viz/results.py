@@ -40,6 +40,16 @@ class ResultsSource:
         return self.data is not None
 
     @property
+    def stale(self) -> list[str]:
+        """Why a full-mode file is not what the current code makes (:func:`msa_lib.training.experiments.staleness`);
+        ``[]`` when current, and for quick or absent files (they are flagged otherwise)."""
+        if self.data is None or self.quick:
+            return []
+        from ..training.experiments import EXPERIMENTS, cached_staleness
+
+        return cached_staleness(self.name, self.data) if self.name in EXPERIMENTS else []
+
+    @property
     def rows(self) -> list[dict[str, Any]]:
         if self.data is None:
             raise FileNotFoundError(f"no results for {self.name!r}: {self.how_to_make()}")
@@ -80,15 +90,33 @@ def provenance_banner(sources: Sequence[ResultsSource]) -> str | None:
     return "\n\n".join(lines)
 
 
+def stale_banner(sources: Sequence[ResultsSource]) -> str | None:
+    """A red ``{danger}`` admonition (MyST) naming every full-mode file that is stale, with the commit that made
+    it and why it is stale; None when every full-mode file is current."""
+    stale = [s for s in sources if s.stale]
+    if not stale:
+        return None
+    from ..training.experiments import EXPERIMENTS
+
+    lines = []
+    for s in stale:
+        commit = (s.data.get("git_commit") or "an unrecorded commit")[:10]
+        lines.append(f"- `{s.name}` (made {s.data.get('created', '?')} by {commit}): " + "; ".join(s.stale)
+                     + f". Re-make it: `{EXPERIMENTS[s.name].remake}`.")
+    return ("```{danger} Stale results\nThese files were not made by the code as it stands, so their numbers may "
+            "not be what it produces:\n\n" + "\n".join(lines) + "\n```")
+
+
 def provenance_table(sources: Sequence[ResultsSource]):
-    """One line per results file: mode, data set, seeds, number of rows, date, and the command that made it."""
+    """One line per results file: mode, status (current / stale), the commit that made it, data set, seeds, number
+    of rows, date, and the command that made it."""
     import pandas as pd
 
     records = []
     for s in sources:
         if not s.available:
-            records.append({"results": s.name, "file": "—", "mode": "not run", "dataset": "", "seeds": "",
-                            "rows": 0, "created": "", "command": ""})
+            records.append({"results": s.name, "file": "—", "mode": "not run", "status": "", "commit": "",
+                            "dataset": "", "seeds": "", "rows": 0, "created": "", "command": ""})
             continue
         d = s.data
         try:
@@ -99,6 +127,8 @@ def provenance_table(sources: Sequence[ResultsSource]):
             "results": s.name,
             "file": str(shown),
             "mode": "quick" if d.get("quick", s.quick) else "full",
+            "status": "quick run" if s.quick else ("STALE" if s.stale else "current"),
+            "commit": (d.get("git_commit") or "not recorded")[:10] + (" (dirty)" if d.get("git_dirty") else ""),
             "dataset": d.get("dataset", ""),
             "seeds": ", ".join(str(x) for x in d.get("seeds", [])),
             "rows": len(d["rows"]),
@@ -111,7 +141,7 @@ def provenance_table(sources: Sequence[ResultsSource]):
 def headline_table(source: ResultsSource, methods: Sequence[str] | None = None,
                    conditions: Sequence[str] | None = None, metrics: Sequence[str] = HEADLINE_METRICS,
                    digits: int = 3):
-    """Mean ± std over seeds of the headline metrics, one line per (method, condition), in the file's order,
+    """Mean ± sample std (ddof=1) over seeds of the headline metrics, one line per (method, condition), in the file's order,
     restricted to ``methods`` / ``conditions`` when given (unknown names are an error, not an empty table)."""
     from ..training.results import results_table
 
