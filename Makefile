@@ -117,8 +117,10 @@ test-browser: $(STAMP)
 # A quick build takes ~2.5 min here. Once (2026-12-02, a fresh CI clone) the build hung for 14 min with the kernel
 # and the executing client both idle, each waiting for a message from the other (py-spy: nbclient in
 # run_until_complete, the kernel in its event loop), and myst-nb's per-cell timeout never fired; a rerun passed in
-# 139 s. So the build runs under a wall-clock limit (BOOK_TIMEOUT, quick mode only) and, only when that limit
-# is hit, once more.
+# 139 s. The same hang struck papermill (chapter 02's widget cell, 2026-12-04, ipykernel 7.4.0); it is a known
+# ipykernel 7 problem (executions that never report idle), so pyproject.toml keeps ipykernel < 7 (6.31.0 in
+# constraints.txt). The build still runs under a wall-clock limit (BOOK_TIMEOUT, quick mode only) and, only when
+# that limit is hit, once more.
 # Checkpoints and quick results of the build go to _build/scratch, emptied at every build: the executed pages
 # show this build's own runs, never a leftover, and the build writes nothing into notebooks/ or results/.
 BOOK_TIMEOUT ?= $(if $(filter 0,$(MSA_QUICK)),0,900)
