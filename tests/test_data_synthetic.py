@@ -180,3 +180,21 @@ def test_carrier_lag_hides_the_words_from_frame_by_frame_readers():
     same_frame = _frame_quadratic_probe_mae(synthetic_mosei(seed=0, carrier_lag=0, **sizes))
     lagged = _frame_quadratic_probe_mae(synthetic_mosei(seed=0, **sizes))
     assert same_frame < lagged - 0.15
+
+
+def test_the_synthetic_default_has_the_same_bits_under_every_blas_kernel():
+    """The data set (and so its fingerprint, and every checkpoint and results file keyed on it) must not depend
+    on the computer: OpenBLAS picks a float32 kernel per CPU, and float32 products differ in their last bits
+    between kernels. Two kernels forced through OPENBLAS_CORETYPE must give the same fingerprint."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from msa_lib.data import load_dataset; from msa_lib.provenance import data_fingerprint; "
+            "print(data_fingerprint(load_dataset(None, quick=True, seed=0))['hash'])")
+    hashes = set()
+    for kernel in ("Haswell", "Sandybridge"):
+        env = {**os.environ, "OPENBLAS_CORETYPE": kernel, "OPENBLAS_NUM_THREADS": "1"}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        hashes.add(out.stdout.strip().splitlines()[-1])
+    assert len(hashes) == 1, f"the synthetic data differ between BLAS kernels: {hashes}"

@@ -193,6 +193,16 @@ class SyntheticConfig:
         return cls(**base)
 
 
+def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` computed in float64 and rounded to float32: the same bits on every machine.
+
+    A float32 product's last bits depend on the BLAS kernel (OpenBLAS picks one per CPU), so the float32 data
+    set — and its fingerprint, and every checkpoint keyed on it — would differ between two computers. In float64
+    the kernels differ only ~1e-16 relative, which rounding to float32 absorbs except in rare exact ties.
+    """
+    return (np.asarray(a, np.float64) @ np.asarray(b, np.float64)).astype(np.float32)
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v)
 
@@ -315,7 +325,7 @@ def _generate_split(cfg: SyntheticConfig, world: _World, n: int, split: str, rng
         tok_local = off["text"][u0:u1][a_utt] - off["text"][u0] + tok
         c_a = carrier[sl["audio"]]
         z = np.zeros((a_utt.size, da), np.float32)
-        z[:, :dc] = (cfg.speech_scale * c_a)[:, None] * (e_clean[tok_local] @ world.content_map.T)
+        z[:, :dc] = (cfg.speech_scale * c_a)[:, None] * _mm(e_clean[tok_local], world.content_map.T)
         # pilot channel of frame p holds the carrier of frame p + lag (cyclic within the utterance)
         a_off_local = off["audio"][u0:u1][a_utt] - off["audio"][u0]
         a_len_f = a_len[u0:u1][a_utt]
@@ -325,17 +335,17 @@ def _generate_split(cfg: SyntheticConfig, world: _World, n: int, split: str, rng
         ev_a = ev_audio[sl["audio"]].astype(np.float32)
         z += (ev_a * cfg.audio_arousal * np.abs(sc)[a_utt])[:, None] * world.audio_arousal_dir[None]
         z += (ev_a * cfg.audio_valence * sc[a_utt])[:, None] * world.audio_valence_dir[None]
-        z += speaker[u0:u1][a_utt] @ world.audio_speaker_basis
+        z += _mm(speaker[u0:u1][a_utt], world.audio_speaker_basis)
         z += cfg.audio_noise * crng.standard_normal(z.shape, dtype=np.float32)
-        audio[sl["audio"]] = z @ world.audio_rotation.T
+        audio[sl["audio"]] = _mm(z, world.audio_rotation.T)
         # simulated text from the audio alone: un-rotate, demodulate, pool, map to text space
-        zhat = audio[sl["audio"]] @ world.audio_rotation
+        zhat = _mm(audio[sl["audio"]], world.audio_rotation)
         c_hat = np.where(zhat[behind, dc] >= 0, 1.0, -1.0).astype(np.float32)
         content = c_hat[:, None] * zhat[:, :dc] / cfg.speech_scale
         window = off["window"][u0:u1][a_utt] - off["window"][u0] + a_pos // cfg.sim_pool
         starts = np.flatnonzero(np.diff(window, prepend=-1))
         pooled = np.add.reduceat(content, starts, axis=0) / np.diff(np.append(starts, window.size))[:, None]
-        sim_full = pooled @ world.content_map
+        sim_full = _mm(pooled, world.content_map)
         sim_noise = crng.standard_normal(sim_full.shape, dtype=np.float32)
         sim_noise *= cfg.sim_noise
         sim_full += sim_noise
@@ -344,7 +354,7 @@ def _generate_split(cfg: SyntheticConfig, world: _World, n: int, split: str, rng
         # vision
         v_utt, _ = _positions(v_len[u0:u1])
         ev_v = ev_vision[sl["vision"]].astype(np.float32)
-        v = identity[u0:u1][v_utt] @ world.vision_identity_basis
+        v = _mm(identity[u0:u1][v_utt], world.vision_identity_basis)
         v += (ev_v * cfg.vision_valence * sc[v_utt])[:, None] * world.vision_valence_dir[None]
         v += (ev_v * cfg.vision_arousal * np.abs(sc)[v_utt])[:, None] * world.vision_arousal_dir[None]
         v += cfg.vision_noise * crng.standard_normal(v.shape, dtype=np.float32)
