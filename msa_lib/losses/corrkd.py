@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .precision import float32_loss
+
 __all__ = [
     "scd_loss",
     "cpd_loss",
@@ -59,6 +61,7 @@ def _zero_like_graph(x: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # SCD
 # ----------------------------------------------------------------------------------------------
+@float32_loss
 def scd_loss(
     student: torch.Tensor,
     teacher: torch.Tensor,
@@ -153,6 +156,7 @@ def prototype_similarity(features: torch.Tensor, prototypes: torch.Tensor) -> to
     return F.normalize(features, dim=-1) @ F.normalize(prototypes, dim=-1).T
 
 
+@float32_loss
 def cpd_loss(
     student: torch.Tensor,
     teacher: torch.Tensor,
@@ -384,6 +388,7 @@ class RCDLoss(nn.Module):
             marginal = critic(x, torch.roll(y, shifts=shift, dims=0))
         return jsd_mutual_information(joint, marginal)
 
+    @float32_loss
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         _check_pair(student_logits, teacher_logits, "RCDLoss", what="logits")
         if student_logits.shape[1] != self.num_classes:

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import torch
 
+from .precision import float32_loss
+
 METHODS = ("sorted", "dense")
 
 
@@ -108,6 +110,7 @@ def _log_prefix_sums(logits_desc: torch.Tensor, count: torch.Tensor) -> torch.Te
     return torch.gather(torch.logcumsumexp(logits_desc, dim=1), 1, count - 1)
 
 
+@float32_loss
 def rnc_loss(
     features: torch.Tensor,
     labels: torch.Tensor,

@@ -201,7 +201,8 @@ class FitConfig:
         select_metric: validation metric that picks the best epoch (MMSA's ``KeyEval``: the loss; we
             use ``MAE``, the regression metric MMSA's Loss is for these models).
         select_mode: ``"min"`` or ``"max"``: whether a smaller or larger score is better.
-        amp: use autocast on CUDA (ignored on CPU/MPS).
+        amp: bfloat16 autocast for the training step on CUDA (ignored on CPU/MPS); the validation pass that
+            selects the epoch always runs in float32, like every test evaluation.
         device: ``None`` = :func:`select_device`'s choice.
         progress: show ``tqdm`` progress bars (also silenced by ``TQDM_DISABLE=1``).
         seed: seeds the generator handed to ``train_transform`` (random missingness).
@@ -371,9 +372,11 @@ def fit(
         if n_batches == 0:
             raise ValueError("fit(): the training loader yielded no batch")
 
+        # selection in float32, as every test evaluation is: an epoch picked by a bfloat16 pass could be
+        # one that float32 would not pick (autocast is for the training step only)
         pred, true = predict(
             model, valid_loader, predict_fn=predict_fn, transform=valid_transform, device=device,
-            amp=use_amp,
+            amp=False,
         )
         valid_metrics = evaluation_metrics(pred, true, metric_dataset)
         if select_fn is not None:

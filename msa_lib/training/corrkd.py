@@ -541,7 +541,7 @@ _label_range = label_range  # the name the trainer uses
 #: The modules whose code decides a CorrKD-family model's weights and scores (checkpoints and results files
 #: record their :func:`msa_lib.provenance.code_version`).
 CODE_MODULES = (
-    "msa_lib.models.corrkd", "msa_lib.models._blocks", "msa_lib.losses.corrkd", "msa_lib.training.corrkd",
+    "msa_lib.models.corrkd", "msa_lib.models._blocks", "msa_lib.losses.corrkd", "msa_lib.losses.precision", "msa_lib.training.corrkd",
     "msa_lib.training.core", "msa_lib.data.loader", "msa_lib.data.missing", "msa_lib.metrics",
 )
 

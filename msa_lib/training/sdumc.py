@@ -258,7 +258,7 @@ def _needs_text_sim(method: str, dataset) -> None:
 #: record their :func:`msa_lib.provenance.code_version`).
 CODE_MODULES = (
     "msa_lib.models.umca", "msa_lib.models.mia", "msa_lib.models._blocks", "msa_lib.losses.sdumc",
-    "msa_lib.losses.rnc", "msa_lib.training.sdumc", "msa_lib.training.core", "msa_lib.data.loader",
+    "msa_lib.losses.rnc", "msa_lib.losses.precision", "msa_lib.training.sdumc", "msa_lib.training.core", "msa_lib.data.loader",
     "msa_lib.data.missing", "msa_lib.metrics",
 )
 
