@@ -266,4 +266,47 @@ def compare(
                       lower_better, _verdict(ci, lower_better, n))
 
 
-__all__ = ["batched_metric", "averaged_rows", "Comparison", "compare"]
+def compare_many(
+    rows: Sequence[Mapping[str, Any]],
+    pairs: Sequence[tuple[str, str, str]],
+    *,
+    metric: str,
+    predictions: Mapping[str, np.ndarray] | None = None,
+    dataset: Any = "mosei",
+    level: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> list[Comparison]:
+    """:func:`compare` for each ``(a, b, condition)`` in ``pairs`` whose two methods have rows under that
+    condition (a pair with a method the rows lack is left out, not an error: a chapter run with fewer methods
+    still runs). The same ``seed`` for every pair, so the same rows give the same intervals."""
+    have = {(r["method"], r["condition"]) for r in rows}
+    return [compare(rows, a, b, metric=metric, condition=c, predictions=predictions, dataset=dataset, level=level,
+                    n_boot=n_boot, seed=seed)
+            for a, b, c in pairs if (a, c) in have and (b, c) in have]
+
+
+def comparison_frame(comparisons: Sequence[Comparison], scale: float = 1.0, digits: int = 4):
+    """A pandas table of comparisons, one row each: the mean difference A − B, its interval, the paired and the
+    unpaired standard error over seeds (their ratio shows what pairing by seed buys) and the verdict."""
+    import pandas as pd
+
+    def r(x):
+        return round(x * scale, digits) if math.isfinite(x) else math.nan
+
+    return pd.DataFrame([{
+        "A": c.a, "B": c.b, "condition": c.condition, "metric": c.metric, "seeds": len(c.seeds),
+        "A - B": r(c.mean_difference), "CI low": r(c.ci[0]), "CI high": r(c.ci[1]),
+        "paired SE": r(c.paired_se), "unpaired SE": r(c.unpaired_se), "verdict": c.verdict,
+    } for c in comparisons])
+
+
+def verdict_markdown(comparisons: Sequence[Comparison], labels: Mapping[str, str] | None = None,
+                     digits: int = 4, scale: float = 1.0) -> str:
+    """The comparisons as a Markdown bullet list of :meth:`Comparison.sentence` (for ``IPython.display.Markdown``:
+    the chapters' findings are these computed sentences, never numbers typed into prose)."""
+    return "\n".join(f"- {c.sentence(labels, digits=digits, scale=scale)}" for c in comparisons)
+
+
+__all__ = ["batched_metric", "averaged_rows", "Comparison", "compare", "compare_many", "comparison_frame",
+           "verdict_markdown"]

@@ -41,7 +41,7 @@ SEED = 0
 DATA_PATH = None  # None = synthetic default; an MMSA or MulT .pkl, or a MERTools folder
 SIMULATED_TEXT = "auto"  # data without simulated text: "auto" fits the text simulator (cached), "none", or an .npz
 DEVICE = None
-EPOCHS = None     # None = the default of the mode (quick: 8, full: 25, the official budget)
+EPOCHS = None     # None = the default of the mode (printed below)
 RETRAIN = False   # True = train even if a checkpoint for these settings exists
 ''', tags=["parameters"])
 
@@ -64,9 +64,10 @@ import torch
 
 from msa_lib.data import load_dataset, make_loader, require_task
 from msa_lib.models import UMCAConfig, UMCANet
-from msa_lib.models.umca import QUERY_NAMES
-from msa_lib.training import count_parameters, seed_everything, select_device
-from msa_lib.training.sdumc import evaluate_method, train_method
+from msa_lib.models.umca import OFFICIAL_TRAINABLE_PARAMETERS, QUERY_NAMES
+from IPython.display import Markdown, display
+from msa_lib.training import count_parameters, full_history, full_run, results_table, run_summary, seed_everything, select_device
+from msa_lib.training.sdumc import evaluate_method, summarise_rows, train_method
 from msa_lib.viz import sdumc as vsdumc
 
 seed_everything(SEED)
@@ -109,7 +110,7 @@ sdumc_dims = {"audio": 1024, "text": 4096, "vision": 1024}  # WavLM-large, Vicun
 with torch.device("meta"):  # count parameters without allocating memory
     official_size = UMCANet(sdumc_dims, use_mia=False)
 print(f"UMCANet at SDUMC's feature sizes: {count_parameters(official_size):,} trainable parameters "
-      "(the official model: 3,857,291 that receive gradients)")
+      f"(the official model: {OFFICIAL_TRAINABLE_PARAMETERS:,} that receive gradients)")
 
 model = UMCANet(dataset.input_dims, CONFIG.for_method("teacher").model)
 print(f"UMCANet for {dataset.name} {dataset.input_dims} with this mode's widths: {count_parameters(model):,} parameters")
@@ -185,10 +186,38 @@ for condition, metrics in test.items():
     print(f"test, {condition:12s}: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 if dataset.has_text_sim:
     gap = test["text_missing"]["MAE"] - test["complete"]["MAE"]
-    print(f"Replacing the real text by the simulated text changes the teacher's test MAE by {gap:+.4f} "
-          f"({100 * gap / test['complete']['MAE']:+.1f}%): the gap that chapters 03 and 04 try to close.")
+    print(f"In this run, replacing the real text by the simulated text changes the teacher's test MAE by {gap:+.4f} "
+          f"({100 * gap / test['complete']['MAE']:+.1f}%)." + (" Quick mode: a demonstration of the mechanics; the "
+          "full-mode teacher below is the finding." if QUICK else ""))
 else:
     print("No simulated text (SIMULATED_TEXT = 'none'): the text_missing condition is skipped.")
+''')
+
+md(r"""
+## The full-mode teacher
+
+What the book concludes about the teacher comes from the full-mode run of chapter 04, committed in
+`results/missing_text.json` (every seed, the full budget, the full-size synthetic set): its test scores, the
+learning curve of one seed from the per-epoch history stored in the file, and the gap that simulated text
+leaves — the gap chapters 03 and 04 try to close. Nothing here is trained.
+""")
+
+code('''
+full = full_run("missing_text")  # prints its provenance (and STALE with the reason, if it is), or how to make it
+if full is not None:
+    display(Markdown(run_summary(full)))
+    teacher_rows = [r for r in full["rows"] if r["method"] == "teacher"]
+    display(results_table(teacher_rows, metrics=["MAE", "Corr", "Non0_acc_2", "Non0_F1_score", "Mult_acc_7"]))
+    mae = summarise_rows(teacher_rows, "MAE")
+    (c, c_sd, n), (t, t_sd, _) = mae[("teacher", "complete")], mae[("teacher", "text_missing")]
+    display(Markdown(f"Over {n} seeds the teacher's test MAE is {c:.4f} ± {c_sd:.4f} with the real text and "
+                     f"{t:.4f} ± {t_sd:.4f} with simulated text: simulated text costs it {t - c:+.4f} "
+                     f"({100 * (t - c) / c:+.1f} %)."))
+    seed0 = full["seeds"][0]
+    history = full_history(full, "teacher", seed0)
+    if history:
+        fig = vsdumc.plot_learning_curves(history, title=f"teacher, seed {seed0} (full mode)")
+        plt.show()
 ''')
 
 md(r"""

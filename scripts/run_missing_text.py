@@ -4,9 +4,10 @@ notebook stack (e.g. a rented GPU), and in parallel single-thread workers on a C
 
     python scripts/run_missing_text.py --seeds 0 1 2 3 4 --workers 2    # writes results/missing_text.json
     python scripts/run_missing_text.py --seeds 0 --methods teacher sdumc --no-write   # a sanity run
+    python scripts/run_missing_text.py --workers 8 --device cuda --deadline 420      # one GPU, a time limit
 
 With ``--workers N`` the models are trained by N processes (one torch thread each, jobs handed out in order)
-into the checkpoint folder; the main process then loads every model from its checkpoint (the name hashes the
+into the checkpoint folder (several workers can share one GPU: the models are small); the main process then loads every model from its checkpoint (the name hashes the
 settings, the data's content and the code), evaluates it and writes the file, exactly as the notebook would.
 Prints every training's per-epoch validation scores, the mean ± std table and the file it wrote.
 """
@@ -62,6 +63,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help="override SDUMCTrainConfig.full().lr")
     parser.add_argument("--device", default=None)
     parser.add_argument("--workers", type=int, default=1, help="parallel training processes (1 torch thread each)")
+    parser.add_argument("--deadline", type=float, default=None,
+                        help="with --workers: stop training this many seconds after the start (a rented machine's time limit) "
+                             "and evaluate only the seeds whose models all finished")
     parser.add_argument("--no-write", action="store_true", help="do not write the results file")
     args = parser.parse_args()
 
@@ -71,15 +75,30 @@ def main() -> None:
     print(dataset, flush=True)
     folder = checkpoint_dir()
     seconds = {}
+    seeds = list(args.seeds)
     if args.workers > 1:
         trained = list(dict.fromkeys("teacher" if m == "teacher_zero_text" else m for m in args.methods))
-        jobs = [(m, s, args.data_path, config, args.device, folder) for s in args.seeds for m in trained]
+        jobs = [(m, s, args.data_path, config, args.device, folder) for s in seeds for m in trained]  # seed-major
         with mp.get_context("spawn").Pool(args.workers) as pool:
-            for method, seed, secs, best in pool.imap_unordered(_train_job, jobs):
+            done = pool.imap_unordered(_train_job, jobs)
+            while len(seconds) < len(jobs):
+                left = None if args.deadline is None else args.deadline - (time.perf_counter() - started)
+                try:
+                    method, seed, secs, best = done.next(timeout=None if left is None else max(left, 0.0))
+                except mp.TimeoutError:
+                    pool.terminate()
+                    break
                 seconds[(method, seed)] = secs
                 print(f"trained {method} seed {seed} in {secs:.0f} s (best epoch {best})", flush=True)
+        complete = [s for s in seeds if all((m, s) in seconds for m in trained)]
+        if complete != seeds:
+            if not complete:
+                sys.exit(f"--deadline {args.deadline} s: no seed has all its models trained; nothing written")
+            print(f"!! --deadline {args.deadline} s reached: {len(seconds)} of {len(jobs)} models trained; "
+                  f"evaluating and writing the complete seeds {complete} only (the file records them)", flush=True)
+            seeds = complete
     predictions = {}
-    rows, fits = run_missing_text_experiment(dataset, seeds=args.seeds, config=config, methods=args.methods,
+    rows, fits = run_missing_text_experiment(dataset, seeds=seeds, config=config, methods=args.methods,
                                              device=args.device, checkpoint=folder, predictions=predictions,
                                              seconds=seconds if args.workers <= 1 else None)
     for (method, seed), fit in fits.items():
@@ -92,7 +111,7 @@ def main() -> None:
         command = "python scripts/run_missing_text.py " + " ".join(sys.argv[1:])
         path = write_missing_text_results(
             results_name("missing_text", dataset), dataset, rows, fits, config=config, methods=args.methods,
-            seeds=args.seeds, quick=False, command=command.strip(), seconds=seconds, predictions=predictions,
+            seeds=seeds, quick=False, command=command.strip(), seconds=seconds, predictions=predictions,
             wall_seconds=wall, extra={"workers": args.workers})
         print("wrote", path)
 

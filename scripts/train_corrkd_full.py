@@ -109,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the notebook's SEEDS")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="the notebook's SEEDS")
     parser.add_argument("--exercise-seed", type=int, default=0, help="the notebook's SEED")
     args = parser.parse_args()
 

@@ -218,7 +218,9 @@ def test_corrkd_table_average_excludes_complete_and_aggregates_seeds():
     assert table.loc["CorrKD", "Avg."] == pytest.approx(57.5)
     assert table.loc["CorrKD", "complete"] == pytest.approx(99.0)
     text = corrkd_table(rows, methods=["corrkd"])
-    assert text.loc["CorrKD", "Avg."] == "57.50 ± 5.00"
+    assert text.loc["CorrKD", "Avg."] == "57.50 ± 7.07"  # sample std (ddof=1) of 52.5 and 62.5
+    one_seed = corrkd_table([r for r in rows if r["seed"] == 0], methods=["corrkd"])
+    assert one_seed.loc["CorrKD", "Avg."] == "52.50 (1 seed)"  # no spread is shown as none, not as ± 0
     with pytest.raises(KeyError, match="no rows for method"):
         corrkd_table(rows, methods=["student_no_kd"])
 

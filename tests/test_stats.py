@@ -122,3 +122,20 @@ def test_averaged_rows_are_the_mean_over_conditions_and_keep_nan():
     got = {r["seed"]: r for r in averaged_rows(rows, ("x", "y"))}
     assert set(got) == {0, 1} and got[0]["condition"] == "Avg"
     assert got[0]["metrics"]["F1"] == pytest.approx(0.3) and math.isnan(got[1]["metrics"]["F1"])
+
+
+def test_compare_many_skips_absent_pairs_and_its_table_and_sentences_match_compare():
+    from msa_lib.stats import compare_many, comparison_frame, verdict_markdown
+
+    rows, preds = _rows_and_preds(shift=-0.3, noise_sd=0.05)
+    got = compare_many(rows, [("a", "b", "text_missing"), ("a", "nobody", "text_missing"), ("a", "b", "complete")],
+                       metric="MAE", predictions=preds, n_boot=300)
+    assert len(got) == 1  # the pair with an absent method and the absent condition are left out
+    one = compare(rows, "a", "b", metric="MAE", condition="text_missing", predictions=preds, n_boot=300)
+    assert got[0].ci == one.ci and got[0].verdict == one.verdict == "better"
+    frame = comparison_frame(got, scale=100, digits=2)
+    assert list(frame["verdict"]) == ["better"]
+    assert frame.loc[0, "A - B"] == round(one.mean_difference * 100, 2)
+    assert frame.loc[0, "paired SE"] == round(one.paired_se * 100, 2)
+    text = verdict_markdown(got, labels={"a": "Method A"})
+    assert text.startswith("- Method A vs b, MAE under text_missing: ") and text.endswith("better.")

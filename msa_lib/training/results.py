@@ -306,6 +306,66 @@ def full_run(name: str) -> dict[str, Any] | None:
     return full
 
 
+def full_history(full: Mapping[str, Any], method: str, seed: int) -> list[dict[str, Any]] | None:
+    """The per-epoch history of ``method`` / ``seed`` stored in a results file, for a learning curve drawn from
+    the file alone; None (with a printed reason) when the file does not record it (files made before
+    histories were recorded, or a method it did not train)."""
+    histories = full.get("histories")
+    if histories is None:
+        print(f"{full.get('name', 'this file')}: no per-epoch histories recorded (made {full.get('created', '?')}, "
+              "before results files stored them); re-make the file to draw its learning curves.")
+        return None
+    key = f"{method}/{int(seed)}"
+    if key not in histories:
+        print(f"{full.get('name', 'this file')}: no history for {key}; it has {sorted(histories)[:8]}...")
+        return None
+    return list(histories[key])
+
+
+def run_summary(full: Mapping[str, Any]) -> str:
+    """One Markdown paragraph on how a full-mode results file was made, computed from the file alone: data set
+    and seeds, the epoch budget of each method's config, how many models selected their *last* epoch (a sign
+    the budget, not the validation criterion, ended training), the training time and the machine.
+
+    Chapters print it above their findings so that no run detail is typed into prose.
+    """
+    env = full.get("environment") or {}
+    machine = (f"GPU {env['cuda_device']}" if env.get("cuda_device")
+               else f"CPU ({env.get('cpus', '?')} cores, torch {env.get('torch', '?')})")
+    fp = full.get("data_fingerprint") or {}
+    sizes = fp.get("sizes")
+    size_txt = f" ({' / '.join(str(sizes[k]) for k in ('train', 'valid', 'test') if k in sizes)} utterances)" \
+        if isinstance(sizes, dict) else ""
+    budgets = {m: c.get("epochs") for m, c in (full.get("configs") or {}).items() if isinstance(c, dict)}
+    budget_txt = ", ".join(f"{n} epochs" for n in sorted({b for b in budgets.values() if b}))
+    last, total = 0, 0
+    for key, hist in (full.get("histories") or {}).items():
+        scores = [h.get("valid_score") for h in hist if h.get("valid_score") is not None]
+        if not scores or not all(math.isfinite(float(v)) for v in scores):
+            continue
+        total += 1
+        method = key.split("/")[0]
+        best = hist[int(min(range(len(scores)), key=lambda i: float(scores[i])))]["epoch"]
+        if budgets.get(method) and best >= budgets[method]:
+            last += 1
+    train = sum((full.get("training_seconds") or {}).values())
+    wall = full.get("wall_seconds")
+    parts = [f"**How this file was made.** `{full.get('command', '?')}` on {full.get('dataset', '?')}{size_txt}, "
+             f"seeds {full.get('seeds', '?')}"]
+    if budget_txt:
+        parts.append(f", a budget of {budget_txt} per model")
+    parts.append(f", at commit `{str(full.get('git_commit', '?'))[:10]}` ({full.get('created', '?')}) on a {machine}")
+    if train:
+        parts.append(f"; training took {train / 3600:.1f} h of model time"
+                     + (f", {wall / 3600:.1f} h of wall time" if wall else ""))
+    parts.append(".")
+    if total:
+        parts.append(f" {last} of the {total} trained models selected the last epoch of their budget"
+                     + (": they were still improving on the validation split when training stopped."
+                        if last > total / 2 else "."))
+    return "".join(parts)
+
+
 def run_seeds(fn: Callable[[int], Iterable[dict[str, Any]]], seeds: Sequence[int]) -> list[dict]:
     """Call ``fn(seed)`` for each seed and concatenate the rows it returns."""
     rows: list[dict] = []

@@ -181,12 +181,27 @@ def condition_means(rows: Sequence[Mapping], metric: str, scale: float = 1.0):
     )
 
 
+def _mean_sd(values) -> tuple[float, float]:
+    """Mean and sample std (ddof=1) over seeds; NaN std for one seed; NaN in, NaN out (never dropped)."""
+    v = np.asarray(values, dtype=float)
+    if not len(v):
+        return math.nan, math.nan
+    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else math.nan)
+
+
+def _cell(mean: float, sd: float, digits: int) -> str:
+    if math.isnan(sd) and not math.isnan(mean):
+        return f"{mean:.{digits}f} (1 seed)"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
 def corrkd_table(rows: Sequence[Mapping], metric: str = "Non0_F1_score", *, methods: Sequence[str] | None = None,
                  conditions: Sequence[str] = (*CORRKD_CONDITIONS, "complete"), scale: float = 100.0,
                  digits: int = 2, with_std: bool = True):
     """The paper's Table 1 layout: one row per method, one column per condition plus "Avg." (the
     mean over the six *missing* conditions, complete excluded, as CorrKD averages), cells mean ± std
-    over seeds (population std). The Avg. of a seed is computed first, then averaged over seeds."""
+    over seeds (the sample std, ``ddof=1``; a cell of one seed shows "(1 seed)" instead of a spread, and a NaN
+    seed makes its cell NaN). The Avg. of a seed is computed first, then averaged over seeds."""
     frame = condition_means(rows, metric, scale)
     methods = list(methods) if methods is not None else list(dict.fromkeys(frame["method"]))
     missing_conds = [c for c in conditions if c in CORRKD_CONDITIONS]
@@ -198,12 +213,12 @@ def corrkd_table(rows: Sequence[Mapping], metric: str = "Non0_F1_score", *, meth
         cells = {}
         for c in conditions:
             v = sub[sub["condition"] == c]["value"].to_numpy()
-            cells[c] = (v.mean(), v.std()) if len(v) else (math.nan, math.nan)
+            cells[c] = _mean_sd(v)
             if missing_conds and c == missing_conds[-1]:  # "Avg." right after the last missing condition
                 per_seed = sub[sub["condition"].isin(missing_conds)].groupby("seed")["value"].mean().to_numpy()
-                cells["Avg."] = (per_seed.mean(), per_seed.std()) if len(per_seed) else (math.nan, math.nan)
+                cells["Avg."] = _mean_sd(per_seed)
         table[METHOD_LABELS.get(m, m)] = {
-            k: (f"{a:.{digits}f} ± {s:.{digits}f}" if with_std else round(a, digits)) for k, (a, s) in cells.items()
+            k: (_cell(a, s, digits) if with_std else round(a, digits)) for k, (a, s) in cells.items()
         }
     import pandas as pd
 
@@ -215,7 +230,7 @@ def _rate_curve(frame, method):
     sub["rate"] = [frame_missing_rate(c) for c in sub["condition"]]
     sub = sub.dropna(subset=["rate"])
     g = sub.groupby("rate")["value"]
-    return g.mean().index.to_numpy(), g.mean().to_numpy(), g.std(ddof=0).fillna(0).to_numpy()
+    return g.mean().index.to_numpy(), g.mean().to_numpy(), g.std(ddof=1).fillna(0).to_numpy()  # sample std; one seed: no band
 
 
 def plot_metric_vs_rate(rows: Sequence[Mapping], metric: str = "Non0_F1_score", methods: Sequence[str] | None = None,
@@ -304,7 +319,7 @@ def plot_condition_bars(rows: Sequence[Mapping], metric: str = "Non0_F1_score", 
     for k, m in enumerate(methods):
         sub = frame[frame["method"] == m]
         mean = [sub[sub["condition"] == c]["value"].mean() for c in conditions]
-        std = [sub[sub["condition"] == c]["value"].std(ddof=0) for c in conditions]
+        std = [sub[sub["condition"] == c]["value"].std(ddof=1) for c in conditions]  # sample std
         ax.bar(x + (k - (len(methods) - 1) / 2) * width, mean, width, yerr=std, capsize=2,
                label=METHOD_LABELS.get(m, m))
     ax.set_xticks(x, conditions, rotation=20)
