@@ -81,10 +81,27 @@ class _StripDocstrings(ast.NodeTransformer):
     visit_Module = visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _strip
 
 
+def _canonical_ast(node) -> str:
+    """The syntax tree as text, the same on every Python from 3.10 on.
+
+    ``ast.dump`` is not: each release adds fields (3.12 gave every function and class an empty ``type_params``),
+    so a file made on a GPU machine's Python 3.12 looked like other code to a 3.11 checkout. Here every field is
+    written by name, and a field that is ``None`` or an empty list — what a newer field holds in code that does
+    not use it — is left out.
+    """
+    if isinstance(node, ast.AST):
+        fields = [f"{name}={_canonical_ast(value)}" for name in node._fields
+                  if (value := getattr(node, name, None)) is not None and not (isinstance(value, list) and not value)]
+        return f"{type(node).__name__}({','.join(fields)})"
+    if isinstance(node, list):
+        return "[" + ",".join(_canonical_ast(v) for v in node) + "]"
+    return repr(node)
+
+
 def normalised_source(source: str, filename: str = "<source>") -> str:
-    """``ast.dump`` of ``source`` without docstrings: what the code does, not how it is commented or laid out."""
-    tree = _StripDocstrings().visit(ast.parse(source, filename=filename))
-    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+    """The syntax tree of ``source`` without docstrings (:func:`_canonical_ast`): what the code does, not how it is
+    commented or laid out, and not which Python parsed it."""
+    return _canonical_ast(_StripDocstrings().visit(ast.parse(source, filename=filename)))
 
 
 _CODE_CACHE: dict[tuple, str] = {}

@@ -78,6 +78,45 @@ def test_code_version_ignores_comments_docstrings_layout_but_not_code(tmp_path, 
         pv.code_version(["no_such_module_xyz"])
 
 
+def _other_pythons() -> list[str]:
+    """Interpreters of other minor versions (3.10+) on this machine: pyenv's, or python3.X on the PATH."""
+    import glob
+    import os
+    import shutil
+
+    found = {}
+    candidates = glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3"))
+    candidates += [p for v in range(10, 15) if (p := shutil.which(f"python3.{v}"))]
+    for exe in candidates:
+        out = subprocess.run([exe, "-c", "import sys; print(sys.version_info[1])"], capture_output=True, text=True)
+        minor = int(out.stdout) if out.returncode == 0 and out.stdout.strip().isdigit() else None
+        if minor is not None and minor >= 10 and minor != sys.version_info[1]:
+            found.setdefault(minor, exe)
+    return [found[m] for m in sorted(found)]
+
+
+def test_code_version_is_the_same_under_every_python():
+    """A results file made on another machine's Python must not look like other code: ast.dump differs between
+    3.11 and 3.12 (new empty fields), the canonical form must not. Each other interpreter found here runs the
+    same normalisation (only `ast` needed) over the library's SDUMC and CorrKD modules."""
+    import inspect
+
+    others = _other_pythons()
+    if not others:
+        pytest.skip("no other Python 3.10+ on this machine")
+    files = [str(pv.REPO_ROOT / "msa_lib" / p) for p in ("models/umca.py", "training/sdumc.py", "training/corrkd.py",
+                                                         "losses/corrkd.py", "metrics.py", "data/missing.py")]
+    functions = "\n".join(inspect.getsource(f) for f in (pv._StripDocstrings, pv._canonical_ast, pv.normalised_source))
+    program = ("import ast, hashlib, sys\n" + functions + "\nfor f in sys.argv[1:]:\n"
+               "    print(hashlib.sha256(normalised_source(open(f).read(), f).encode()).hexdigest())\n")
+    import hashlib
+
+    here = [hashlib.sha256(pv.normalised_source(open(f).read(), f).encode()).hexdigest() for f in files]
+    for exe in others:
+        out = subprocess.run([exe, "-c", program, *files], capture_output=True, text=True, check=True)
+        assert out.stdout.split() == here, f"{exe} normalises the library's code differently"
+
+
 def test_data_fingerprint_is_content_not_name(tiny, tiny_other):
     fp = pv.data_fingerprint(tiny)
     assert fp == pv.data_fingerprint(synthetic_mosei(seed=0, **TINY))
