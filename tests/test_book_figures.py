@@ -118,3 +118,25 @@ def test_a_stale_full_file_is_flagged_in_red_with_its_commit_and_reasons(results
     write_results("corrkd", _rows({0: 0.5}), quick=True, seeds=[0], dataset="synthetic_mosei")
     quick = vres.load_for_book("corrkd")
     assert quick.stale == [] and vres.stale_banner([quick]) is None
+
+
+def test_selected_epochs_and_run_summary_are_read_from_the_file(results_dir):
+    """What a chapter says about how a run ended comes from the file: the recorded selected epoch (a
+    classification run *maximises* its score, so the history's lowest score would be the wrong epoch), the budget
+    from the recorded config, and the per-epoch histories."""
+    from msa_lib.training import FitResult, full_history, load_results, run_summary, selected_epochs
+
+    def fit(scores, best):
+        return FitResult(best_epoch=best, best_score=scores[best - 1], best_valid={}, stopped_early=False,
+                         history=[{"epoch": e + 1, "valid_score": v, "seconds": 2.0} for e, v in enumerate(scores)])
+
+    write_results("missing_text", _rows({0: 0.4, 1: 0.5}), quick=False, seeds=[0, 1], dataset="synthetic_mosei",
+                  configs={"sdumc": {"epochs": 3}}, command="run it",
+                  histories={("sdumc", 0): fit([0.9, 0.8, 0.7], 3), ("sdumc", 1): fit([0.5, 0.6, 0.7], 3)})
+    full = load_results("missing_text")
+    assert selected_epochs(full) == {"sdumc/0": (3, 3), "sdumc/1": (3, 3)}  # recorded, not the lowest score (1)
+    assert [h["valid_score"] for h in full_history(full, "sdumc", 1)] == [0.5, 0.6, 0.7]
+    text = run_summary(full)
+    assert "2 of the 2 trained models selected the last epoch" in text and "12 s of model time" in text
+    del full["selected_epochs"]  # a file made before epochs were recorded: the lowest score, as regression selects
+    assert selected_epochs(full) == {"sdumc/0": (3, 3), "sdumc/1": (1, 3)}

@@ -33,6 +33,7 @@ from .results import (
     full_history,
     full_run,
     run_summary,
+    selected_epochs,
     load_predictions,
     load_results,
     prediction_key,
@@ -49,7 +50,7 @@ from .results import (
 
 __all__ = [
     "CHECKPOINT_DIR", "FitConfig", "FitResult", "amp_autocast", "count_parameters",
-    "default_predict", "evaluate", "fit", "full_history", "full_run", "run_summary", "load_checkpoint", "load_or_train", "load_results",
+    "default_predict", "evaluate", "fit", "full_history", "full_run", "run_summary", "selected_epochs", "load_checkpoint", "load_or_train", "load_results",
     "move_to_device", "predict", "result_row", "results_dir", "results_path", "results_table",
     "run_seeds", "save_checkpoint", "seed_everything", "select_device", "settings_key",
     "write_results",

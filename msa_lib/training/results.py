@@ -217,6 +217,8 @@ def write_results(
         "seconds": {_run_key(k): float(v) for k, v in (seconds or {}).items()},
         "histories": {_run_key(k): _history_rows(v) for k, v in (histories or {}).items()},
         "training_seconds": {},
+        "selected_epochs": {_run_key(k): int(e) for k, v in (histories or {}).items()
+                            if (e := getattr(v, "best_epoch", None) if not isinstance(v, dict) else v.get("best_epoch"))},
         "rows": list(rows),
     }
     # the training time of each model from its own history (true also when the model was loaded from a
@@ -322,6 +324,37 @@ def full_history(full: Mapping[str, Any], method: str, seed: int) -> list[dict[s
     return list(histories[key])
 
 
+def _duration(seconds: float) -> str:
+    """``"156 s"``, ``"25 min"``, ``"1.3 h"``: a time span in the unit a reader would use."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def selected_epochs(full: Mapping[str, Any]) -> dict[str, tuple[int, int | None]]:
+    """Per trained model of a results file (``"method/seed"``): ``(selected epoch, epoch budget)``.
+
+    The selected epoch is the one the file records (``selected_epochs``, written since 2026-12-04); a file made
+    before that gives the epoch with the lowest ``valid_score`` of the stored history, which is what every
+    regression run selects (a classification run maximises its score and records its epochs). The budget is the
+    ``epochs`` of the method's recorded config (``None`` when it has none). Models whose history has a
+    non-finite score, and that record no selected epoch, are left out."""
+    budgets = {m: c.get("epochs") for m, c in (full.get("configs") or {}).items() if isinstance(c, dict)}
+    recorded = full.get("selected_epochs") or {}
+    out = {}
+    for key, hist in (full.get("histories") or {}).items():
+        scores = [h.get("valid_score") for h in hist]
+        if key in recorded:
+            best_epoch = int(recorded[key])
+        elif scores and all(v is not None and math.isfinite(float(v)) for v in scores):
+            best = min(range(len(scores)), key=lambda i: float(scores[i]))
+            best_epoch = int(hist[best].get("epoch", best + 1))
+        else:
+            continue
+        out[key] = (best_epoch, budgets.get(key.split("/")[0]))
+    return out
+
+
 def run_summary(full: Mapping[str, Any]) -> str:
     """One Markdown paragraph on how a full-mode results file was made, computed from the file alone: data set
     and seeds, the epoch budget of each method's config, how many models selected their *last* epoch (a sign
@@ -338,16 +371,9 @@ def run_summary(full: Mapping[str, Any]) -> str:
         if isinstance(sizes, dict) else ""
     budgets = {m: c.get("epochs") for m, c in (full.get("configs") or {}).items() if isinstance(c, dict)}
     budget_txt = ", ".join(f"{n} epochs" for n in sorted({b for b in budgets.values() if b}))
-    last, total = 0, 0
-    for key, hist in (full.get("histories") or {}).items():
-        scores = [h.get("valid_score") for h in hist if h.get("valid_score") is not None]
-        if not scores or not all(math.isfinite(float(v)) for v in scores):
-            continue
-        total += 1
-        method = key.split("/")[0]
-        best = hist[int(min(range(len(scores)), key=lambda i: float(scores[i])))]["epoch"]
-        if budgets.get(method) and best >= budgets[method]:
-            last += 1
+    selected = selected_epochs(full)
+    total = len(selected)
+    last = sum(1 for best, budget in selected.values() if budget and best >= budget)
     train = sum((full.get("training_seconds") or {}).values())
     wall = full.get("wall_seconds")
     parts = [f"**How this file was made.** `{full.get('command', '?')}` on {full.get('dataset', '?')}{size_txt}, "
@@ -356,8 +382,8 @@ def run_summary(full: Mapping[str, Any]) -> str:
         parts.append(f", a budget of {budget_txt} per model")
     parts.append(f", at commit `{str(full.get('git_commit', '?'))[:10]}` ({full.get('created', '?')}) on a {machine}")
     if train:
-        parts.append(f"; training took {train / 3600:.1f} h of model time"
-                     + (f", {wall / 3600:.1f} h of wall time" if wall else ""))
+        parts.append(f"; training took {_duration(train)} of model time"
+                     + (f", {_duration(wall)} of wall time" if wall else ""))
     parts.append(".")
     if total:
         parts.append(f" {last} of the {total} trained models selected the last epoch of their budget"
