@@ -52,34 +52,31 @@ def test_scd_without_the_guard_is_wrong_under_bf16_autocast():
     assert err > 10, f"bf16 error of the near pair's gradient only {err:.3f}: the test no longer shows the hazard"
 
 
-def test_cpd_under_bf16_autocast_equals_float32():
+def _cpd_case():
     s, t = _near_coincident_pair(n=12, d=16, seed=1)
-    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 3, 3, 0])
-    ref, ref_grad = _loss_and_grad(cpd_loss, s, t, labels, autocast=False)
-    got, got_grad = _loss_and_grad(cpd_loss, s, t, labels, autocast=True)
-    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-7)
-    torch.testing.assert_close(got_grad, ref_grad, rtol=1e-4, atol=1e-7)
+    return cpd_loss, s, (t, torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 3, 3, 0]))
 
 
-def test_rcd_under_bf16_autocast_equals_float32():
+def _rcd_case():
     g = torch.Generator().manual_seed(2)
     student, teacher = torch.randn(10, 7, generator=g), torch.randn(10, 7, generator=g)
     labels = torch.randint(0, 7, (10,), generator=g)
     torch.manual_seed(0)
-    rcd = RCDLoss(num_classes=7, hidden=32)
-    ref, ref_grad = _loss_and_grad(rcd, student, teacher, labels, autocast=False)
-    got, got_grad = _loss_and_grad(rcd, student, teacher, labels, autocast=True)
-    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(got_grad, ref_grad, rtol=1e-4, atol=1e-7)
+    return RCDLoss(num_classes=7, hidden=32), student, (teacher, labels)
 
 
-def test_rnc_under_bf16_autocast_equals_float32():
+def _rnc_case():
     g = torch.Generator().manual_seed(3)
     feats = torch.randn(16, 2, 24, generator=g) * 4.0
     feats[1, 0] = feats[0, 1] + 1e-3  # a near-coincident pair of embeddings
-    labels = torch.randn(16, generator=g)
-    ref, ref_grad = _loss_and_grad(rnc_loss, feats, labels, autocast=False)
-    got, got_grad = _loss_and_grad(rnc_loss, feats, labels, autocast=True)
+    return rnc_loss, feats, (torch.randn(16, generator=g),)
+
+
+@pytest.mark.parametrize("case", [_cpd_case, _rcd_case, _rnc_case], ids=["cpd", "rcd", "rnc"])
+def test_losses_under_bf16_autocast_equal_float32(case):
+    fn, x, rest = case()
+    ref, ref_grad = _loss_and_grad(fn, x, *rest, autocast=False)
+    got, got_grad = _loss_and_grad(fn, x, *rest, autocast=True)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(got_grad, ref_grad, rtol=1e-4, atol=1e-6)
 
