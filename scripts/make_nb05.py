@@ -67,7 +67,8 @@ from msa_lib.training import results_name, results_table, run_summary, seed_ever
 from IPython.display import Markdown, display
 from msa_lib.training.corrkd import (
     ABLATION_METHODS, DEFAULT_CONDITIONS, MAIN_METHODS, CorrKDRun, CorrKDTrainConfig, MRMConfig, class_targets,
-    evaluate_conditions, label_range, modality_random_missing, run_corrkd, train_student, train_teacher,
+    evaluate_conditions, label_range, missing_block_distance, modality_random_missing, run_corrkd, train_student,
+    train_teacher,
 )
 from msa_lib.viz import corrkd as vk
 
@@ -297,7 +298,7 @@ else:
     full_rows = full["rows"]
     display(Markdown(run_summary(full)))
     display(vk.corrkd_table(full_rows, "Non0_F1_score"))  # the book's run: the synthetic default (MOSEI metrics)
-    full_pairs = [*MAIN_PAIRS, *[("corrkd", m, "Avg") for m in (*ABLATION_METHODS, "corrkd_rcd_kl")]]
+    full_pairs = [*MAIN_PAIRS, *[("corrkd", m, "Avg") for m in (*ABLATION_METHODS, "corrkd_rcd_kl", "corrkd_zero_missing")]]
     full_comparisons = avg_comparisons(full_rows, full_pairs, metric="Non0_F1_score")
     display(Markdown("**Avg. Non0 F1 ×100, A vs B** (positive = A better):\\n\\n"
                      + verdict_markdown(full_comparisons, labels=vk.METHOD_LABELS, digits=2, scale=100)))
@@ -375,21 +376,53 @@ md(r"""
 
 Each variant removes one term and keeps everything else (seeds: one in quick mode, all in full mode). The
 paper's own "w/o RCD" replaces RCD by a vanilla KL term rather than removing it; full mode also runs that
-variant (`corrkd_rcd_kl`).
+variant (`corrkd_rcd_kl`). The last variant, `corrkd_zero_missing`, keeps every term and changes what the
+student does with a missing modality (next section).
 """)
 
 code('''
-ABLATION = [*ABLATION_METHODS] + ([] if QUICK else ["corrkd_rcd_kl"])
+ABLATION = [*ABLATION_METHODS] + ([] if QUICK else ["corrkd_rcd_kl"]) + ["corrkd_zero_missing"]
 run = run_corrkd(dataset, ABLATION, ABLATION_SEEDS, quick=QUICK, config=CONFIG, run=run, retrain=RETRAIN)
 rows = list(run.rows)
-run.write(results_name("corrkd", dataset), dataset, config=CONFIG, quick=QUICK, seeds=RUN_SEEDS,
-          command=f"papermill notebooks/05_corrkd.ipynb out.ipynb -p QUICK {QUICK}",
-          extra={"ablation_seeds": list(ABLATION_SEEDS)})
 ablation_rows = [r for r in rows if r["seed"] in ABLATION_SEEDS]
 if not QUICK:
     display(Markdown(verdict_markdown(avg_comparisons(ablation_rows, [("corrkd", m, "Avg") for m in ABLATION]),
                                       labels=vk.METHOD_LABELS, digits=2, scale=100)))
 vk.corrkd_table(ablation_rows, METRIC, methods=["corrkd", *ABLATION])
+''')
+
+md(r"""
+### 7b · Does distillation reach a missing modality?
+
+When a modality is missing, what stands in its block of $h$? The sources (CorrKD's MRM and its successor HRLF)
+replace its features by zero vectors and *still run them through the modality's encoder*, so the block is a
+representation the network learns. This library does the same by default (`CorrKDConfig.missing_modality =
+"encode"`: one zero frame through the encoder — with padding masks the length of an absent modality is not
+observable, so every sample gets the same vector). Its earlier behaviour, a block of zeros, is the switch
+`"zero"`, trained here as `corrkd_zero_missing`. A zero block cannot be moved by any loss; an encoded one can.
+
+`missing_block_distance` measures where that block ends up, in the geometry SCD works in (normalised $h$):
+$\delta_m$ is the squared distance between the student's block of an absent modality $m$ and the teacher's
+block of the complete utterance, relative to the teacher's block. A zero block scores exactly 1. CorrKD
+against `student_no_kd` (same network and corruption, no teacher) shows what SCD and CPD transfer into the
+block.
+""")
+
+code('''
+BLOCK_METHODS = ["corrkd", "student_no_kd", "corrkd_zero_missing"]
+if full is not None and "missing_block_distance" in full.get("extra", {}):
+    display(Markdown("**Full run** (`results/corrkd.json`), $\\delta_m$ on the test split, mean ± sample std over seeds:"))
+    display(vk.missing_block_table(full["extra"]["missing_block_distance"]))
+elif full is not None:
+    print("The committed results/corrkd.json predates this measurement: re-make it (section 4 says how) to see "
+          "the full-run numbers here.")
+block_distances = {f"{m}/{s}": missing_block_distance(run.students[(m, s)], run.teachers[s], dataset["test"])
+                   for m in BLOCK_METHODS for s in ABLATION_SEEDS}
+print("This run" + (" (quick mode: the mechanics, not a finding):" if QUICK else ":"))
+display(vk.missing_block_table(block_distances))
+run.write(results_name("corrkd", dataset), dataset, config=CONFIG, quick=QUICK, seeds=RUN_SEEDS,
+          command=f"papermill notebooks/05_corrkd.ipynb out.ipynb -p QUICK {QUICK}",
+          extra={"ablation_seeds": list(ABLATION_SEEDS), "missing_block_distance": block_distances})
 ''')
 
 md(r"""

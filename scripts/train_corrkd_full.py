@@ -46,7 +46,7 @@ def jobs(seeds, exercise_seed: int):
 
     out = [("teacher", s, None) for s in seeds]
     out += [(m, s, None) for s in seeds for m in MAIN_METHODS]
-    out += [(m, s, None) for s in seeds for m in (*ABLATION_METHODS, "corrkd_rcd_kl")]
+    out += [(m, s, None) for s in seeds for m in (*ABLATION_METHODS, "corrkd_rcd_kl", "corrkd_zero_missing")]
     out += [("corrkd", exercise_seed, "margin_2"), ("student_no_kd", exercise_seed, "cmad_weights")]
     return out
 

@@ -37,33 +37,47 @@ def test_forward_shapes_and_ignores_extra_input_dims():
     assert torch.equal(out["joint"], torch.cat([out["features"][m] for m in ("text", "audio", "vision")], -1))
 
 
-def test_missing_modality_gives_zero_features_and_no_nan():
+@pytest.mark.parametrize("missing_modality", ["encode", "zero"])
+def test_a_missing_modality_is_one_learned_vector_or_zero_and_never_nan(missing_modality):
     torch.manual_seed(0)
-    net = CorrKDNet(DIMS, **SMALL).eval()
+    net = CorrKDNet(DIMS, missing_modality=missing_modality, **SMALL).eval()
     batch = make_batch()
     batch["audio_mask"] = torch.zeros_like(batch["audio_mask"])
     batch["audio"] = torch.zeros_like(batch["audio"])
     out = net(batch)
     assert torch.isfinite(out["pred"]).all() and torch.isfinite(out["logits"]).all()
-    assert torch.all(out["features"]["audio"] == 0)
+    z = out["features"]["audio"]
+    if missing_modality == "zero":
+        assert torch.all(z == 0)
+    else:  # the encoder's output for one zero frame: the same non-zero vector for every sample
+        assert z.abs().sum() > 0 and torch.allclose(z, z[:1].expand_as(z))
+        lone = net({k: v[:1] if torch.is_tensor(v) else v for k, v in batch.items()})["features"]["audio"]
+        torch.testing.assert_close(lone[0], z[0])  # independent of the batch and its padding
     # what lies under an all-False mask cannot matter
     noisy = dict(batch, audio=torch.randn_like(batch["audio"]) * 5)
     assert torch.allclose(net(noisy)["pred"], out["pred"])
-    # gradients stay finite through the dummy frame
+    # gradients stay finite through the first frame; with "encode" they reach the audio encoder
     net.train()
     net(batch)["pred"].sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+    audio_grads = [p.grad for p in net.encoders["audio"].encoder.parameters() if p.grad is not None]
+    assert bool(audio_grads and any(g.abs().sum() > 0 for g in audio_grads)) == (missing_modality == "encode")
 
 
-def test_every_modality_missing_is_finite():
-    net = CorrKDNet(DIMS, **SMALL).eval()
+@pytest.mark.parametrize("missing_modality", ["encode", "zero"])
+def test_every_modality_missing_is_finite(missing_modality):
+    net = CorrKDNet(DIMS, missing_modality=missing_modality, **SMALL).eval()
     batch = make_batch()
     for m in DIMS:
         batch[f"{m}_mask"] = torch.zeros_like(batch[f"{m}_mask"])
     out = net(batch)
-    assert torch.all(out["joint"] == 0) and torch.isfinite(out["pred"]).all()
-    # with h = 0 every sample gets the same prediction (the heads' biases)
+    assert torch.isfinite(out["pred"]).all()
+    assert torch.all(out["joint"] == 0) == (missing_modality == "zero")
+    # with nothing observed, h is the same for every sample, and so is the prediction
+    assert torch.allclose(out["joint"], out["joint"][:1].expand_as(out["joint"]))
     assert torch.allclose(out["pred"], out["pred"][:1].expand(4))
+    with pytest.raises(ValueError, match="missing_modality"):
+        CorrKDConfig(missing_modality="learned")
 
 
 @pytest.mark.parametrize("pooling", ["mean", "last"])
@@ -145,7 +159,7 @@ def test_sinusoidal_positions():
 
 def test_mlp_fusion_switch():
     torch.manual_seed(0)
-    net = CorrKDNet(DIMS, fusion="mlp", **SMALL).eval()
+    net = CorrKDNet(DIMS, fusion="mlp", missing_modality="zero", **SMALL).eval()
     batch = make_batch()
     batch["audio_mask"] = torch.zeros_like(batch["audio_mask"])
     out = net(batch)

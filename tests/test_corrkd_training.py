@@ -9,6 +9,7 @@ from msa_lib.models.corrkd import CorrKDConfig, CorrKDNet
 from msa_lib.training import predict
 from msa_lib.training.corrkd import (
     METHODS,
+    MODALITIES,
     MODALITY_SUBSETS,
     CorrKDLossConfig,
     CorrKDStudentLoss,
@@ -135,6 +136,7 @@ def test_each_method_uses_its_terms(method):
         "corrkd": {"scd", "cpd", "rcd"}, "student_no_kd": set(), "student_plain_kd": {"kd_kl", "kd_feature"},
         "corrkd_no_scd": {"cpd", "rcd"}, "corrkd_no_cpd": {"scd", "rcd"}, "corrkd_no_rcd": {"scd", "cpd"},
         "corrkd_rcd_kl": {"scd", "cpd", "rcd", "kd_kl"},
+        "corrkd_zero_missing": {"scd", "cpd", "rcd"},  # CorrKD's terms; only the student's network differs
     }[method]
     present = set(logs) & {"scd", "cpd", "rcd", "kd_kl", "kd_feature"}
     assert present == expected
@@ -243,3 +245,34 @@ def test_f1_and_mae_curves_plot_the_mean_over_seeds_per_rate():
     np.testing.assert_allclose(ya, 100 * (0.8 - np.array([0.0, 0.5, 0.9]) / 2 + 0.01))  # mean of seeds 0 and 1
     np.testing.assert_allclose(ya - yb, 10.0)
     np.testing.assert_allclose(mae_ax.get_lines()[0].get_data()[1], [0.5, 1.0, 1.4])  # MAE unscaled
+
+
+def test_corrkd_zero_missing_is_corrkd_with_a_zero_block_for_a_missing_modality(tiny):
+    from msa_lib.training.corrkd import method_config, method_model, missing_block_distance
+
+    cfg = CorrKDTrainConfig.quick(epochs=1, teacher_epochs=1, progress=False)
+    assert method_model("corrkd", cfg).missing_modality == "encode"  # the sources' reading is the default
+    assert method_model("corrkd_zero_missing", cfg).missing_modality == "zero"
+    a, b = method_config("corrkd", cfg), method_config("corrkd_zero_missing", cfg)
+    assert {k for k in a if a[k] != b[k]} == {"method", "model"}  # nothing else differs
+    teacher, _ = train_teacher(tiny, 0, True, cfg, checkpoint_dir=False)
+    zero, _ = train_student("corrkd_zero_missing", tiny, teacher, 0, True, cfg, checkpoint_dir=False)
+    encoded, _ = train_student("corrkd", tiny, teacher, 0, True, cfg, checkpoint_dir=False)
+    assert zero.config.missing_modality == "zero" and encoded.config.missing_modality == "encode"
+    # a zero block scores exactly 1; an encoded block is a learned vector, not zero
+    assert missing_block_distance(zero, teacher, tiny["test"]) == pytest.approx({m: 1.0 for m in MODALITIES})
+    got = missing_block_distance(encoded, teacher, tiny["test"])
+    assert all(np.isfinite(v) and v != pytest.approx(1.0) for v in got.values())
+    # the student compared with itself as "teacher": delta_m is the distance between the block of m when m is
+    # removed and when it is present, by hand on the whole test split
+    from msa_lib.data import drop_modalities
+
+    full = next(iter(make_loader(tiny["test"], len(tiny["test"]))))
+    with torch.no_grad():
+        ref = torch.nn.functional.normalize(encoded.encode(full)["joint"], dim=-1)[:, :16]
+        got_text = torch.nn.functional.normalize(encoded.encode(drop_modalities(full, "text"))["joint"], dim=-1)[:, :16]
+    want = float((got_text - ref).pow(2).sum() / ref.pow(2).sum())
+    assert missing_block_distance(encoded, encoded, tiny["test"])["text"] == pytest.approx(want, rel=1e-5)
+    with pytest.raises(ValueError, match="fusion"):
+        missing_block_distance(CorrKDNet(tiny.input_dims, CorrKDConfig(d_model=16, n_heads=4, n_layers=1, fusion="mlp")),
+                               teacher, tiny["test"])

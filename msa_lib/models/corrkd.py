@@ -127,6 +127,14 @@ class CorrKDConfig:
         use_masks: pass the padding masks to attention (default True); False = MulT on aligned data.
         modalities: which modalities the network encodes; other ``input_dims`` keys are ignored.
         fusion: ``"concat"`` (h = [z_L; z_A; z_V]; default) or ``"mlp"`` (plus a residual MLP).
+        missing_modality: what a *missing* modality (its mask all False) contributes to h.
+            ``"encode"`` (default): its zero input goes through the modality's encoder, as in the sources
+            (CorrKD's MRM and its successor HRLF replace the raw features by zero vectors and still encode them),
+            so the block of h is a representation the network learns — one that the task loss and the
+            distillation terms can move. With padding masks the length of a missing modality is not observable,
+            so it is encoded as one zero frame (the first position): the same vector for every sample, whatever
+            the batch's padding. ``"zero"``: the block is 0 (the library's behaviour before 2026-12-04), which no
+            loss can change: distillation then acts on the present modalities only.
     """
 
     d_model: int = 40
@@ -140,6 +148,7 @@ class CorrKDConfig:
     use_masks: bool = True
     modalities: tuple[str, ...] = field(default_factory=lambda: MODALITIES)
     fusion: str = "concat"
+    missing_modality: str = "encode"
 
     def __post_init__(self):
         if self.d_model < 1 or self.n_heads < 1 or self.d_model % self.n_heads:
@@ -158,6 +167,8 @@ class CorrKDConfig:
             raise ValueError(f"CorrKDConfig.pooling must be 'mean' or 'last', got {self.pooling!r}")
         if self.fusion not in ("concat", "mlp"):
             raise ValueError(f"CorrKDConfig.fusion must be 'concat' or 'mlp', got {self.fusion!r}")
+        if self.missing_modality not in ("encode", "zero"):
+            raise ValueError(f"CorrKDConfig.missing_modality must be 'encode' or 'zero', got {self.missing_modality!r}")
         self.modalities = tuple(self.modalities)
         if not self.modalities or len(set(self.modalities)) != len(self.modalities):
             raise ValueError(f"CorrKDConfig.modalities must be distinct names, got {self.modalities}")
@@ -181,7 +192,12 @@ class ModalityEncoder(nn.Module):
 
     :math:`R = \mathrm{Conv1d}(X)\sqrt{d} + PE`, :math:`F = \mathrm{TransformerEncoder}(R)`,
     :math:`z = \mathrm{pool}(F)`. Input x [B, T, d_in] and mask bool [B, T] (True = real frame);
-    returns ``(F [B, T, d], z [B, d])``. A row whose mask is all False gives z = 0 and F = 0.
+    returns ``(F [B, T, d], z [B, d])``.
+
+    Padded frames (mask False) are set to 0 *before* the convolution, whose kernel would otherwise mix them
+    into the real frames next to them: no value in the padding can change any output. A row whose mask is all
+    False (the modality is missing) is encoded as one zero frame with ``missing_modality="encode"`` (F is
+    non-zero at frame 0 only, z = that frame), or gives z = 0 and F = 0 with ``"zero"``.
     """
 
     def __init__(self, input_dim: int, config: CorrKDConfig):
@@ -204,18 +220,22 @@ class ModalityEncoder(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, t, _ = x.shape
         d = self.config.d_model
+        x = torch.where(mask[..., None], x, x.new_zeros(()))  # padding never reaches the convolution
         r = self.conv(x.transpose(1, 2)).transpose(1, 2) * math.sqrt(d)
         r = r + sinusoidal_positions(t, d, device=x.device, dtype=r.dtype)[None]
         r = self.embed_dropout(r)
         empty = ~mask.any(1)  # modality missing for these samples
+        # frames that count: the real ones, plus frame 0 of a missing modality (a fully-masked row makes attention
+        # NaN; with missing_modality="encode" that zero frame is also what the modality contributes)
+        counted = mask.clone()
+        counted[empty, 0] = True
         if self.config.use_masks:
-            attn_mask = mask.clone()
-            attn_mask[empty, 0] = True  # a dummy frame: a fully-masked row makes attention NaN
-            f = self.encoder(r, src_key_padding_mask=~attn_mask)
+            f = self.encoder(r, src_key_padding_mask=~counted)
         else:
             f = self.encoder(r)
-        f = self.norm(f) * mask.to(f.dtype)[..., None]
-        z = masked_mean(f, mask) if self.config.pooling == "mean" else _last_real(f, mask)
+        kept = counted if self.config.missing_modality == "encode" else mask
+        f = self.norm(f) * kept.to(f.dtype)[..., None]
+        z = masked_mean(f, kept) if self.config.pooling == "mean" else _last_real(f, kept)
         return f, z
 
 

@@ -25,6 +25,9 @@ Methods (:data:`METHODS`), all with the *same* student, the same MRM and the sam
 ``corrkd_no_scd`` / ``_cpd``   ablations: one term removed
 ``corrkd_no_rcd``              RCD removed (no replacement)
 ``corrkd_rcd_kl``              the paper's "w/o RCD" ablation: RCD replaced by vanilla KL
+``corrkd_zero_missing``        CorrKD whose student gives a missing modality a zero block
+                               (``CorrKDConfig.missing_modality="zero"``) instead of encoding its zero
+                               input: what distillation can reach when a modality is absent
 ============================  ===================================================================
 
 Decisions the paper leaves open (each documented where it is made):
@@ -111,13 +114,15 @@ __all__ = [
     "CODE_MODULES",
     "method_config",
     "method_configs",
+    "method_model",
+    "missing_block_distance",
 ]
 
 MODALITIES = ("text", "audio", "vision")
 #: Every method :func:`train_student` knows.
 METHODS = (
     "corrkd", "student_no_kd", "student_plain_kd",
-    "corrkd_no_scd", "corrkd_no_cpd", "corrkd_no_rcd", "corrkd_rcd_kl",
+    "corrkd_no_scd", "corrkd_no_cpd", "corrkd_no_rcd", "corrkd_rcd_kl", "corrkd_zero_missing",
 )
 #: CorrKD and its two baselines (the results table and the curves).
 MAIN_METHODS = ("corrkd", "student_no_kd", "student_plain_kd")
@@ -449,6 +454,53 @@ def _condition_transform(condition: str, seed: int, condition_kwargs: Mapping | 
     return lambda batch: apply_condition(batch, condition)
 
 
+@torch.no_grad()
+def missing_block_distance(student: CorrKDNet, teacher: CorrKDNet, split, *, batch_size: int = 256,
+                           modalities: Sequence[str] = MODALITIES) -> dict[str, float]:
+    r"""How close the student's block of a *missing* modality comes to the teacher's, where SCD compares them.
+
+    SCD compares L2-normalised joint representations :math:`\hat h = h / \lVert h Vert`. For each modality m
+    and every utterance i of ``split``, with :math:`\hat h^s_i` the student's when m is removed
+    (:func:`~msa_lib.data.drop_modalities`), :math:`\hat h^t_i` the teacher's on the complete utterance, and
+    :math:`[\cdot]_m` the block of m:
+
+    .. math::
+
+        \delta_m = rac{\sum_i \lVert [\hat h^s_i]_m - [\hat h^t_i]_m Vert^2}{\sum_i \lVert [\hat h^t_i]_m Vert^2}
+
+    A zero block (``missing_modality="zero"``) gives exactly 1: the block adds nothing to the match, and no loss
+    can change that. Below 1, the block of an absent modality has moved toward the teacher's; the gap between
+    CorrKD and ``student_no_kd`` (same network, no teacher, so no reason to align with it) is what SCD and CPD
+    transfer into it. An encoded block is the same vector for every utterance, so the teacher's mean block
+    bounds how far it can go.
+
+    Returns ``{modality: delta_m}``. Needs ``fusion="concat"`` (with ``"mlp"`` the blocks mix).
+    """
+    for net in (student, teacher):
+        if net.config.fusion != "concat":
+            raise ValueError("missing_block_distance: the blocks of h are only separate with fusion='concat'")
+    d = student.config.d_model
+    block = {m: slice(k * d, (k + 1) * d) for k, m in enumerate(student.config.modalities)}
+    device = next(student.parameters()).device
+    was = student.training, teacher.training
+    student.eval()
+    teacher.eval()
+    num = {m: 0.0 for m in modalities}
+    den = {m: 0.0 for m in modalities}
+    try:
+        for batch in make_loader(split, batch_size):
+            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            ref = F.normalize(teacher.encode(batch)["joint"].float(), dim=-1)
+            for m in modalities:
+                got = F.normalize(student.encode(drop_modalities(batch, m))["joint"].float(), dim=-1)
+                num[m] += float((got[:, block[m]] - ref[:, block[m]]).pow(2).sum())
+                den[m] += float(ref[:, block[m]].pow(2).sum())
+    finally:
+        student.train(was[0])
+        teacher.train(was[1])
+    return {m: num[m] / den[m] if den[m] > 0 else float("nan") for m in modalities}
+
+
 def evaluate_conditions(
     model: torch.nn.Module,
     dataset,
@@ -554,6 +606,15 @@ def _config_key(config: CorrKDTrainConfig) -> dict:
     return key
 
 
+def method_model(method: str, config: CorrKDTrainConfig) -> CorrKDConfig:
+    """The network configuration ``method``'s student is built with: ``config.model``, except for
+    ``corrkd_zero_missing`` (``missing_modality="zero"``)."""
+    _method_terms(method)
+    if method == "corrkd_zero_missing":
+        return dataclasses.replace(config.model, missing_modality="zero")
+    return config.model
+
+
 def method_config(method: str, config: CorrKDTrainConfig) -> dict[str, Any]:
     """The full resolved configuration of ``method`` (``"teacher"`` or one of :data:`METHODS`) under ``config``.
 
@@ -567,6 +628,7 @@ def method_config(method: str, config: CorrKDTrainConfig) -> dict[str, Any]:
                 "batch_size": config.batch_size, "lr": config.lr, "weight_decay": config.weight_decay,
                 "grad_clip": config.grad_clip, "patience": config.patience, "amp": config.amp}
     key = _config_key(config)
+    key["model"] = dataclasses.asdict(method_model(method, config))
     if not _method_terms(method)["teacher"]:
         key.pop("teacher_epochs")
     return {"method": method, **key}
@@ -683,7 +745,7 @@ def train_student(
     config = config or (CorrKDTrainConfig.quick() if quick else CorrKDTrainConfig.full())
     terms = _method_terms(method)
     seed_everything(seed)
-    student = CorrKDNet.for_dataset(dataset, config.model)
+    student = CorrKDNet.for_dataset(dataset, method_model(method, config))
     device = select_device(config.device)
     loss = CorrKDStudentLoss(method, teacher if terms["teacher"] else None, config, seed=seed,
                              label_range=_label_range(dataset), classes=_dataset_classes(dataset)).to(device)

@@ -38,7 +38,8 @@ def _missing_text_methods() -> dict[str, Any]:
 def _corrkd_methods() -> dict[str, Any]:
     from .corrkd import ABLATION_METHODS, MAIN_METHODS, CorrKDTrainConfig, method_configs
 
-    return method_configs(CorrKDTrainConfig.full(), ("teacher", *MAIN_METHODS, *ABLATION_METHODS, "corrkd_rcd_kl"))
+    return method_configs(CorrKDTrainConfig.full(), ("teacher", *MAIN_METHODS, *ABLATION_METHODS, "corrkd_rcd_kl",
+                                                       "corrkd_zero_missing"))
 
 
 def _sdumc_code() -> tuple[str, ...]:

@@ -30,6 +30,7 @@ __all__ = [
     "plot_prototype_matrices",
     "plot_responses",
     "corrkd_table",
+    "missing_block_table",
     "condition_means",
     "plot_metric_vs_rate",
     "plot_f1_and_mae_vs_rate",
@@ -51,6 +52,7 @@ METHOD_LABELS = {
     "corrkd_no_cpd": "CorrKD w/o CPD",
     "corrkd_no_rcd": "CorrKD w/o RCD",
     "corrkd_rcd_kl": "CorrKD, RCD→KL",
+    "corrkd_zero_missing": "CorrKD, zero block for a missing modality",
 }
 
 
@@ -193,6 +195,23 @@ def _cell(mean: float, sd: float, digits: int) -> str:
     if math.isnan(sd) and not math.isnan(mean):
         return f"{mean:.{digits}f} (1 seed)"
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def missing_block_table(distances: Mapping[str, Mapping[str, float]], digits: int = 3):
+    """:func:`msa_lib.training.corrkd.missing_block_distance` of several models as a table: one row per method,
+    one column per modality, mean ± sample std over seeds ("(1 seed)" for one). ``distances`` maps
+    ``"method/seed"`` to ``{modality: delta}``, as results files store them (``extra["missing_block_distance"]``).
+    1.0 = a zero block; lower = the absent modality's block closer to the teacher's."""
+    import pandas as pd
+
+    by_method: dict[str, dict[str, list[float]]] = {}
+    for key, per_modality in distances.items():
+        method = key.rsplit("/", 1)[0]
+        for m, v in per_modality.items():
+            by_method.setdefault(method, {}).setdefault(m, []).append(float(v))
+    table = {METHOD_LABELS.get(method, method): {m: _cell(*_mean_sd(v), digits) for m, v in cols.items()}
+             for method, cols in by_method.items()}
+    return pd.DataFrame.from_dict(table, orient="index")
 
 
 def corrkd_table(rows: Sequence[Mapping], metric: str = "Non0_F1_score", *, methods: Sequence[str] | None = None,
