@@ -19,6 +19,16 @@ Sections:
   product), plus ``ours-shared-av`` (``UMCAConfig.shared_av_frames=True``: the flows share the audio /
   vision frame-dropout mask, so that frame-level work is done once). reference/sdumc.md reports ~0.9 s (B=32) and 8.5–13 s (B=96) per step for the official
   implementation on this kind of 2-core machine.
+* ``official``: the official code itself, side by side with ours in one process (``--official DIR``: a
+  local copy of WarmCongee/SDUMC, never committed here, e.g. ``git --git-dir=<mirror> archive HEAD toolkit |
+  tar -x -C DIR``). Its model (``WengnetMOSEIMultViewsTextMissing``, imported from its file: the package
+  ``__init__`` is broken) and its losses (``toolkit/utils/loss.py``: MSE with sum / B, RMSE, the looped RnC) run
+  the official training step of ``main_frame_val_text_missing.py`` — teacher flow on the text, student flow on
+  the simulated text, 2 MSE + 3 RMSE + RnC, backward, Adam — and ours runs :meth:`UMCANet.double_flow` with
+  :class:`SelfDistillationLoss`; the two alternate step by step on the same batch, so load changes hit both.
+  Printed: the median of each, the ratio, and ours against the *floor* of the architecture: forward +
+  backward of the input projections alone (audio and vision once, text and simulated text), the one
+  cost neither implementation can avoid.
 * ``rnc``: forward + backward of Rank-N-Contrast at B=96 (192 embeddings of dim 64, SDUMC's tie
   tolerance): the official loop form vs :func:`msa_lib.losses.rnc_loss` (sorted and dense), with the
   values to show they agree.
@@ -127,6 +137,83 @@ def one_step_config(shape: str, variant: str, iters: int, device: str) -> dict:
     return out
 
 
+def _load_file(path: Path, name: str):
+    import importlib.util
+
+    if not path.is_file():
+        raise FileNotFoundError(f"--official: {path} not found (give the root of a WarmCongee/SDUMC copy)")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_official(official: Path, iters: int, shapes) -> list[dict]:
+    """The official SDUMC training step against ours, alternating in one process (see the module docstring)."""
+    from types import SimpleNamespace
+
+    from msa_lib.losses import SelfDistillationLoss
+    from msa_lib.models import UMCANet
+
+    models = _load_file(official / "toolkit/models/wengnet_mosei_mult_views_text_missing.py", "sdumc_official_model")
+    losses = _load_file(official / "toolkit/utils/loss.py", "sdumc_official_loss")
+    w = dict(full=0.5, missing=0.5, text=0.1, query=0.7, features=0.1, rnc=0.8)  # main_frame_val_text_missing.py
+    results = []
+    for shape in shapes:
+        b, ta, tt, tv = SHAPES[shape]
+        dims = DIMS_OF_SHAPE.get(shape, SDUMC_DIMS)
+        batch = make_batch(b, ta, tt, tv, dims=dims)
+        torch.manual_seed(0)
+        theirs = models.WengnetMOSEIMultViewsTextMissing(
+            SimpleNamespace(input_dims=(dims["audio"], dims["text"], dims["vision"], dims["text_sim"]))).train()
+        reg, rmse, rnc = losses.MSELoss(), losses.RMSELoss(), losses.RnCLoss()
+        their_opt = torch.optim.Adam(theirs.parameters(), lr=1e-4, weight_decay=1e-5)
+        ours = UMCANet(dims).train()
+        criterion = SelfDistillationLoss()
+        our_opt = torch.optim.Adam(ours.parameters(), lr=1e-4, weight_decay=1e-5)
+        labels = batch["label"]
+        a, t, v, sim = batch["audio"], batch["text"], batch["vision"], batch["text_sim"]
+        proj = {m: torch.nn.Linear(dims[m], 256) for m in ("audio", "text", "vision", "text_sim")}
+
+        def their_step():
+            their_opt.zero_grad(set_to_none=True)
+            out0, (f0, r0, t0, q0) = theirs([a, t, v, False])
+            out1, (f1, r1, t1, q1) = theirs([a, sim, v, True])
+            loss = (w["full"] * reg(out0, labels) + w["missing"] * reg(out1, labels)
+                    + w["text"] * rmse(t1, t0.detach()) + w["query"] * rmse(q1, q0.detach())
+                    + w["features"] * rmse(f1, f0) + w["rnc"] * rnc(torch.stack((r0, r1), dim=1), labels[:, None]))
+            loss.backward()
+            their_opt.step()
+
+        def our_step():
+            our_opt.zero_grad(set_to_none=True)
+            teacher, student = ours.double_flow(batch)
+            criterion(teacher, student, labels)[0].backward()
+            our_opt.step()
+
+        def floor():  # the input projections of both flows, forward + backward: no implementation does less
+            total = sum(proj[m](batch[m]).sum() for m in proj)
+            total.backward()
+
+        times = {"official": [], "ours": [], "floor": []}
+        for i in range(iters + 2):
+            for name, fn in (("official", their_step), ("ours", our_step), ("floor", floor)):
+                t0 = time.perf_counter()
+                fn()
+                if i >= 2:
+                    times[name].append(time.perf_counter() - t0)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        res = {"shape": shape, "batch": b, "T_audio_text_vision": [ta, tt, tv], "iters": iters,
+               "threads": torch.get_num_threads(), **{f"{k}_s": v for k, v in med.items()},
+               "speedup": med["official"] / med["ours"], "ours_over_floor": med["ours"] / med["floor"]}
+        results.append(res)
+        print(f"[official] {shape:10s} B={b:3d} T={ta}/{tt}/{tv}: official {med['official']:.3f} s/step, ours "
+              f"{med['ours']:.3f} s/step -> {res['speedup']:.2f}x faster; input projections alone "
+              f"{med['floor']:.3f} s (ours = {res['ours_over_floor']:.1f}x that floor)  "
+              f"[{torch.get_num_threads()} threads, median of {iters}, {load()}]", flush=True)
+    return results
+
+
 def bench_step(iters: int, device: str, shapes, variants) -> list[dict]:
     results = []
     for shape in shapes:
@@ -176,7 +263,10 @@ def bench_rnc(iters: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="SDUMC speed benchmark")
-    parser.add_argument("--only", nargs="+", choices=["params", "step", "rnc"], default=["params", "rnc", "step"])
+    parser.add_argument("--only", nargs="+", choices=["params", "step", "rnc", "official"],
+                        default=["params", "rnc", "step", "official"])
+    parser.add_argument("--official", type=Path, default=None,
+                        help="root of a local copy of WarmCongee/SDUMC (for the 'official' section)")
     parser.add_argument("--iters", type=int, default=5, help="timed steps per configuration")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
@@ -196,6 +286,12 @@ def main() -> None:
         results["rnc"] = bench_rnc(max(args.iters, 10))
     if "step" in args.only:
         results["step"] = bench_step(args.iters, args.device, args.shapes, args.variants)
+    if "official" in args.only:
+        if args.official is None:
+            print("[official] skipped: give --official DIR, a local copy of WarmCongee/SDUMC (not part of this repo)")
+        else:
+            results["official"] = bench_official(args.official, args.iters, [s for s in args.shapes if s in
+                                                                              ("B32", "B96_mosei")])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
