@@ -5,7 +5,7 @@ notebooks/05_corrkd.ipynb with ``QUICK=False`` trains, per seed, a teacher and t
 after the other in one process. Its models are small (d = 40), so on a CPU one thread per model is almost as
 fast as two, and two workers on a 2-core machine finish the whole set in about 60 % of the time. This script
 trains exactly those models, with the notebook's settings, into the notebook's checkpoint folder
-(``notebooks/checkpoints``); the notebook then *loads* each one ("load if present, else train") and computes and
+(``notebooks/checkpoints``, or ``$MSA_CHECKPOINT_DIR``); the notebook then *loads* each one ("load if present, else train") and computes and
 writes ``results/corrkd.json`` itself::
 
     python scripts/train_corrkd_full.py --workers 2          # trains (hours on a 2-core CPU, minutes on a GPU)
@@ -28,7 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHECKPOINTS = ROOT / "notebooks" / "checkpoints"  # the notebook's CHECKPOINT_DIR (its cwd is notebooks/)
+# the notebook's checkpoint folder: $MSA_CHECKPOINT_DIR when set (give the notebook the same), else
+# notebooks/checkpoints (its CHECKPOINT_DIR, with cwd notebooks/)
+CHECKPOINTS = Path(os.environ["MSA_CHECKPOINT_DIR"]) if os.environ.get("MSA_CHECKPOINT_DIR") \
+    else ROOT / "notebooks" / "checkpoints"
 
 
 def notebook_config(seed_data: int = 0):

@@ -100,8 +100,9 @@ def stale_banner(sources: Sequence[ResultsSource]) -> str | None:
 
     lines = []
     for s in stale:
-        commit = (s.data.get("git_commit") or "an unrecorded commit")[:10]
-        lines.append(f"- `{s.name}` (made {s.data.get('created', '?')} by {commit}): " + "; ".join(s.stale)
+        sha = s.data.get("git_commit")
+        commit = f"commit `{sha[:10]}`" if sha else "an unrecorded commit"
+        lines.append(f"- `{s.name}` (made {s.data.get('created', '?')} at {commit}): " + "; ".join(s.stale)
                      + f". Re-make it: `{EXPERIMENTS[s.name].remake}`.")
     return ("```{danger} Stale results\nThese files were not made by the code as it stands, so their numbers may "
             "not be what it produces:\n\n" + "\n".join(lines) + "\n```")
