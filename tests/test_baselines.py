@@ -1,0 +1,109 @@
+"""The field's classic models (msa_lib.models.baselines): MMSA's architectures, parameter for parameter, and
+what this library changes on purpose (padding never matters; a missing modality is one zero frame).
+
+MMSA's parameter counts below were printed by MMSA's own classes at its config_regression.json settings
+(``benchmarks/parity_mmsa.py`` prints them again from a local copy of thuiar/MMSA, and shows that MMSA's weights
+loaded into these classes give MMSA's predictions: max difference 0 for LF-DNN and TFN, 3.6e-7 for MulT).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from msa_lib.models.baselines import BASELINES, LFDNN, TFN, MulT, MulTConfig, TFNConfig, build_baseline
+
+MMSA_PARAMETERS = {("lf_dnn", "mosi"): 597_171, ("lf_dnn", "mosei"): 572_283, ("tfn", "mosi"): 9_497_043,
+                   ("tfn", "mosei"): 5_042_539, ("mult", "mosi"): 2_571_551, ("mult", "mosei"): 982_951}
+MMSA_DIMS = {"mosi": {"text": 768, "audio": 5, "vision": 20}, "mosei": {"text": 768, "audio": 74, "vision": 35}}
+DIMS = {"text": 12, "audio": 5, "vision": 7}
+
+
+@pytest.mark.parametrize("name,dataset", sorted(MMSA_PARAMETERS))
+def test_parameter_counts_are_mmsas(name, dataset):
+    with torch.device("meta"):
+        model = build_baseline(name, MMSA_DIMS[dataset], mosei=dataset == "mosei")
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == MMSA_PARAMETERS[(name, dataset)]
+
+
+def _batch(b=5, seed=0, lengths=None):
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for m, t in zip(DIMS, (9, 12, 8)):
+        x = torch.randn(b, t, DIMS[m], generator=g)
+        length = torch.randint(2, t + 1, (b,), generator=g) if lengths is None else lengths[m]
+        mask = torch.arange(t)[None] < length[:, None]
+        out[m], out[f"{m}_mask"] = x * mask[..., None], mask
+    out["label"] = torch.randn(b, generator=g)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_masked_models_ignore_padding_and_batch_neighbours(name):
+    torch.manual_seed(0)
+    model = build_baseline(name, DIMS).eval()
+    batch = _batch()
+    with torch.no_grad():
+        out = model(batch)["pred"]
+        assert out.shape == (5,) and torch.isfinite(out).all()
+        # one utterance alone, cut to its own lengths, gets the same prediction as inside the batch
+        # (BatchNorm in eval mode uses its running statistics, so samples do not interact)
+        alone = {}
+        for m in DIMS:
+            n = int(batch[f"{m}_mask"][2].sum())
+            alone[m], alone[f"{m}_mask"] = batch[m][2:3, :n], batch[f"{m}_mask"][2:3, :n]
+        torch.testing.assert_close(model(alone)["pred"], out[2:3])
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_mmsa_padding_mode_depends_on_padding_as_mmsa_does(name):
+    """padding="mmsa" averages over padded frames / reads the last padded frame: the switch really switches."""
+    torch.manual_seed(0)
+    config = BASELINES[name][1](padding="mmsa")
+    model = BASELINES[name][0](DIMS, config).eval()
+    batch = _batch()
+    longer = {k: (torch.cat([v, torch.zeros(v.shape[0], 4, *v.shape[2:], dtype=v.dtype)], 1) if k in DIMS or
+                  k.endswith("_mask") else v) for k, v in batch.items()}
+    with torch.no_grad():
+        assert not torch.allclose(model(batch)["pred"], model(longer)["pred"])
+
+
+def test_a_missing_modality_is_a_zero_frame_and_stays_finite():
+    torch.manual_seed(0)
+    batch = _batch()
+    batch["audio"], batch["audio_mask"] = torch.zeros_like(batch["audio"]), torch.zeros_like(batch["audio_mask"])
+    for name in BASELINES:
+        model = build_baseline(name, DIMS).eval()
+        with torch.no_grad():
+            got = model(batch)["pred"]
+            noisy = dict(batch, audio=torch.randn_like(batch["audio"]))  # what lies under an empty mask
+            assert torch.isfinite(got).all(), name
+            torch.testing.assert_close(model(noisy)["pred"], got, msg=name)
+
+
+def test_tfn_fuses_every_product_and_stays_in_the_sentiment_range():
+    torch.manual_seed(0)
+    model = TFN(DIMS, TFNConfig(hidden_dims=(6, 3, 4), text_out=5, post_fusion_dim=8)).eval()
+    with torch.no_grad():
+        out = model(_batch())
+        z_t, z_a, z_v = model.subnets(_batch())
+    fused = out["fused"].reshape(5, 4, 5, 6)  # (1 + audio) x (1 + vision) x (1 + text)
+    torch.testing.assert_close(fused[:, 0, 0, 0], torch.ones(5))  # the constant
+    torch.testing.assert_close(fused[:, 1:, 0, 0], z_a)  # unimodal terms survive
+    torch.testing.assert_close(fused[:, 1:, 1:, 1:], torch.einsum("ba,bv,bt->bavt", z_a, z_v, z_t))
+    assert (out["pred"].abs() < 3).all()
+
+
+def test_configs_reject_what_cannot_work():
+    with pytest.raises(ValueError, match="padding"):
+        TFNConfig(padding="zeros")
+    with pytest.raises(ValueError, match="multiple"):
+        MulTConfig(d_model=50, n_heads=7)
+    with pytest.raises(ValueError, match="odd"):
+        MulTConfig(kernels=(4, 1, 1))
+    with pytest.raises(ValueError, match="unknown baseline"):
+        build_baseline("mag_bert", DIMS)
+    with pytest.raises(KeyError, match="vision"):
+        LFDNN({"text": 4, "audio": 3})
+    with pytest.raises(ValueError, match=r"batch\['audio'\]"):
+        MulT(DIMS)(dict(_batch(), audio=torch.randn(5, 12, 3)))
