@@ -459,14 +459,14 @@ def missing_block_distance(student: CorrKDNet, teacher: CorrKDNet, split, *, bat
                            modalities: Sequence[str] = MODALITIES) -> dict[str, float]:
     r"""How close the student's block of a *missing* modality comes to the teacher's, where SCD compares them.
 
-    SCD compares L2-normalised joint representations :math:`\hat h = h / \lVert h Vert`. For each modality m
+    SCD compares L2-normalised joint representations :math:`\hat h = h / \lVert h \rVert`. For each modality m
     and every utterance i of ``split``, with :math:`\hat h^s_i` the student's when m is removed
     (:func:`~msa_lib.data.drop_modalities`), :math:`\hat h^t_i` the teacher's on the complete utterance, and
     :math:`[\cdot]_m` the block of m:
 
     .. math::
 
-        \delta_m = rac{\sum_i \lVert [\hat h^s_i]_m - [\hat h^t_i]_m Vert^2}{\sum_i \lVert [\hat h^t_i]_m Vert^2}
+        \delta_m = \frac{\sum_i \lVert [\hat h^s_i]_m - [\hat h^t_i]_m \rVert^2}{\sum_i \lVert [\hat h^t_i]_m \rVert^2}
 
     A zero block (``missing_modality="zero"``) gives exactly 1: the block adds nothing to the match, and no loss
     can change that. Below 1, the block of an absent modality has moved toward the teacher's; the gap between
