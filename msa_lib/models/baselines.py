@@ -62,41 +62,46 @@ def _check_padding(padding: str, who: str) -> None:
 
 # ------------------------------------------------------------------------------------------ configs
 @dataclass
-class LFDNNConfig:
-    """MMSA's ``lf_dnn`` settings (defaults: its MOSI values; :meth:`mosei` for MOSEI's).
+class _LateFusionConfig:
+    """The settings LF-DNN and TFN share (their sub-networks and the MLP after fusion). ``hidden_dims`` is
+    (text, audio, vision) as in MMSA; ``dropouts`` is (audio, vision, text, post-fusion)."""
 
-    ``hidden_dims`` is (text, audio, vision) as in MMSA; ``dropouts`` is (audio, vision, text, post-fusion)."""
+    hidden_dims: tuple[int, int, int]
+    text_out: int
+    post_fusion_dim: int
+    dropouts: tuple[float, float, float, float]
+    padding: str = "masked"
+
+    def __post_init__(self):
+        _check_padding(self.padding, type(self).__name__)
+
+
+@dataclass
+class LFDNNConfig(_LateFusionConfig):
+    """MMSA's ``lf_dnn`` settings (defaults: its MOSI values; :meth:`mosei` for MOSEI's)."""
 
     hidden_dims: tuple[int, int, int] = (128, 16, 128)
     text_out: int = 256
     post_fusion_dim: int = 128
     dropouts: tuple[float, float, float, float] = (0.2, 0.2, 0.2, 0.2)
-    padding: str = "masked"
 
     @classmethod
     def mosei(cls) -> "LFDNNConfig":
         return cls(hidden_dims=(128, 32, 128), text_out=128, post_fusion_dim=128)
 
-    def __post_init__(self):
-        _check_padding(self.padding, "LFDNNConfig")
-
 
 @dataclass
-class TFNConfig:
-    """MMSA's ``tfn`` settings (defaults: MOSI; :meth:`mosei`). Orders as in :class:`LFDNNConfig`."""
+class TFNConfig(_LateFusionConfig):
+    """MMSA's ``tfn`` settings (defaults: MOSI; :meth:`mosei`)."""
 
     hidden_dims: tuple[int, int, int] = (128, 32, 128)
     text_out: int = 32
     post_fusion_dim: int = 64
     dropouts: tuple[float, float, float, float] = (0.3, 0.3, 0.3, 0.5)
-    padding: str = "masked"
 
     @classmethod
     def mosei(cls) -> "TFNConfig":
         return cls(hidden_dims=(128, 16, 128), text_out=128, post_fusion_dim=16, dropouts=(0.4, 0.4, 0.4, 0.4))
-
-    def __post_init__(self):
-        _check_padding(self.padding, "TFNConfig")
 
 
 @dataclass
@@ -206,6 +211,17 @@ class _LateSubNets(nn.Module):
         self.video_subnet = SubNet(self.input_dims["vision"], v_hidden, v_drop)
         self.text_subnet = TextSubNet(self.input_dims["text"], t_hidden, config.text_out, t_drop, config.padding)
 
+    def _post_fusion_layers(self, fused_dim: int) -> None:
+        """MMSA's MLP after fusion: dropout, Linear-ReLU, Linear-ReLU, Linear to one score."""
+        self.post_fusion_dropout = nn.Dropout(self.config.dropouts[3])
+        self.post_fusion_layer_1 = nn.Linear(fused_dim, self.config.post_fusion_dim)
+        self.post_fusion_layer_2 = nn.Linear(self.config.post_fusion_dim, self.config.post_fusion_dim)
+        self.post_fusion_layer_3 = nn.Linear(self.config.post_fusion_dim, 1)
+
+    def _post_fusion(self, fused: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.post_fusion_layer_1(self.post_fusion_dropout(fused)))
+        return self.post_fusion_layer_3(F.relu(self.post_fusion_layer_2(y))).squeeze(-1)
+
     def subnets(self, batch: Mapping) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         inp = _inputs(self, batch)
         z_t = self.text_subnet(*inp["text"])
@@ -220,18 +236,13 @@ class LFDNN(_LateSubNets):
     def __init__(self, input_dims: Mapping[str, int], config: LFDNNConfig | None = None):
         config = config or LFDNNConfig()
         super().__init__(input_dims, config)
-        t_hidden, a_hidden, v_hidden = config.hidden_dims
-        self.post_fusion_dropout = nn.Dropout(config.dropouts[3])
-        self.post_fusion_layer_1 = nn.Linear(config.text_out + v_hidden + a_hidden, config.post_fusion_dim)
-        self.post_fusion_layer_2 = nn.Linear(config.post_fusion_dim, config.post_fusion_dim)
-        self.post_fusion_layer_3 = nn.Linear(config.post_fusion_dim, 1)
+        _, a_hidden, v_hidden = config.hidden_dims
+        self._post_fusion_layers(config.text_out + v_hidden + a_hidden)
 
     def forward(self, batch: Mapping) -> dict:
         z_t, z_a, z_v = self.subnets(batch)
         fused = torch.cat([z_a, z_v, z_t], dim=-1)
-        y = F.relu(self.post_fusion_layer_1(self.post_fusion_dropout(fused)))
-        y = F.relu(self.post_fusion_layer_2(y))
-        return {"pred": self.post_fusion_layer_3(y).squeeze(-1), "fused": fused}
+        return {"pred": self._post_fusion(fused), "fused": fused}
 
 
 class TFN(_LateSubNets):
@@ -243,20 +254,14 @@ class TFN(_LateSubNets):
         config = config or TFNConfig()
         super().__init__(input_dims, config)
         _, a_hidden, v_hidden = config.hidden_dims
-        fused = (config.text_out + 1) * (v_hidden + 1) * (a_hidden + 1)
-        self.post_fusion_dropout = nn.Dropout(config.dropouts[3])
-        self.post_fusion_layer_1 = nn.Linear(fused, config.post_fusion_dim)
-        self.post_fusion_layer_2 = nn.Linear(config.post_fusion_dim, config.post_fusion_dim)
-        self.post_fusion_layer_3 = nn.Linear(config.post_fusion_dim, 1)
+        self._post_fusion_layers((config.text_out + 1) * (v_hidden + 1) * (a_hidden + 1))
 
     def forward(self, batch: Mapping) -> dict:
         z_t, z_a, z_v = self.subnets(batch)
         one = z_a.new_ones(z_a.shape[0], 1)
         a, v, t = (torch.cat([one, z], dim=1) for z in (z_a, z_v, z_t))
         fused = torch.einsum("ba,bv,bt->bavt", a, v, t).flatten(1)
-        y = F.relu(self.post_fusion_layer_1(self.post_fusion_dropout(fused)))
-        y = F.relu(self.post_fusion_layer_2(y))
-        return {"pred": 6.0 * torch.sigmoid(self.post_fusion_layer_3(y).squeeze(-1)) - 3.0, "fused": fused}
+        return {"pred": 6.0 * torch.sigmoid(self._post_fusion(fused)) - 3.0, "fused": fused}
 
 
 # ------------------------------------------------------------------------------------------ MulT

@@ -95,6 +95,10 @@ class BaselineTrainConfig:
         return cls(**{**dict(name=name, model=_QUICK_MODELS[name], batch_size=64, lr=3e-3, epochs=4, patience=2),
                       **overrides})
 
+    @classmethod
+    def for_mode(cls, name: str, quick: bool) -> "BaselineTrainConfig":
+        return cls.quick(name) if quick else cls.full(name)
+
     def settings(self) -> dict[str, Any]:
         """What changes the trained weights (for checkpoint stamps and results files)."""
         out = plain(self)
@@ -115,7 +119,7 @@ def train_baseline(name: str, dataset, seed: int = 0, quick: bool = True, config
     ``checkpoint_dir``: False (default) = no checkpoint; True / None = the checkpoint folder; or a folder. The
     checkpoint's name hashes the settings, the seed, the data's content and this module's code."""
     require_task(dataset, "regression", method=name, instead="Chapter 05 (CorrKD) handles classification data.")
-    config = config or (BaselineTrainConfig.quick(name) if quick else BaselineTrainConfig.full(name))
+    config = config or BaselineTrainConfig.for_mode(name, quick)
     if config.name != name:
         raise ValueError(f"train_baseline: the config is for {config.name!r}, not {name!r}")
     seed_everything(int(seed))
@@ -215,7 +219,7 @@ def run_head_to_head(dataset, seeds: Sequence[int] = (0, 1), *, quick: bool = Tr
                                     progress=progress)
     for m in methods:
         if m in BASELINES:
-            run.configs[m] = {"method": m, **(BaselineTrainConfig.quick(m) if quick else BaselineTrainConfig.full(m)).settings()}
+            run.configs[m] = {"method": m, **BaselineTrainConfig.for_mode(m, quick).settings()}
         elif m.startswith("sdumc"):
             run.configs[m] = sd.method_config("teacher" if m == "sdumc_teacher" else "sdumc", sd_config)
         else:
