@@ -11,7 +11,7 @@ import pytest
 
 from msa_lib.data import load_dataset
 
-from data_formats import write_format
+from msa_lib.data.annotator_story import write_format
 
 
 @pytest.fixture(scope="module")

@@ -122,10 +122,53 @@ def test_train_baseline_and_both_protocols_on_tiny_data():
     model, fit = train_baseline("lf_dnn", data, 0, config=config)
     assert 1 <= fit.best_epoch <= 2 and len(fit.history) == 2
     out = evaluate_protocols(model, data, seed=0)
-    assert set(out) == {*DEFAULT_CONDITIONS, "text_missing"}
+    assert set(out) == {*DEFAULT_CONDITIONS, "frame_missing_1.0", "text_missing"}
     assert all(np.isfinite(v["MAE"]) for v in out.values())
     again, _ = train_baseline("lf_dnn", data, 0, config=config)  # the same seed gives the same model
     assert evaluate_protocols(again, data, seed=0)["complete"] == out["complete"]
     with pytest.raises(ValueError, match="not 'tfn'"):
         train_baseline("tfn", data, 0, config=config)
     assert BaselineTrainConfig.full("mult").grad_clip == 0.6  # MMSA's MulT recipe
+
+
+def test_head_to_head_records_what_it_trained_and_merges_runs_over_seeds(tmp_path):
+    """run_head_to_head's configs are head_to_head_configs (what the staleness check hashes); two one-seed runs
+    merge into the two-seed run, and the same (method, seed) twice or different settings are refused."""
+    import dataclasses
+
+    from msa_lib.data import synthetic_mosei
+    from msa_lib.training.baselines import HeadToHead, head_to_head_configs, run_head_to_head
+
+    data = synthetic_mosei(n_train=40, n_valid=20, n_test=20, seed=1, text_dim=12, audio_dim=8, vision_dim=7)
+    methods = ("lf_dnn", "tfn")
+    runs = [run_head_to_head(data, seeds=[s], methods=methods, checkpoint_dir=tmp_path) for s in (0, 1)]
+    assert runs[0].configs == head_to_head_configs(methods, quick=True)
+    both = run_head_to_head(data, seeds=[0, 1], methods=methods, checkpoint_dir=tmp_path)  # loads the checkpoints
+    merged = HeadToHead.merge(runs)
+    assert merged.rows == both.rows and set(merged.seconds) == set(both.seconds)
+    assert {k: v for k, v in merged.predictions.items()}.keys() == both.predictions.keys()
+    with pytest.raises(ValueError, match="more than one run"):
+        HeadToHead.merge([runs[0], runs[0]])
+    other = dataclasses.replace(runs[1], configs={**runs[1].configs, "tfn": {"method": "tfn", "lr": 1.0}})
+    with pytest.raises(ValueError, match="different settings"):
+        HeadToHead.merge([runs[0], other])
+    with pytest.raises(ValueError, match="unknown methods"):
+        run_head_to_head(data, seeds=[0], methods=("tfn", "lstm"))
+
+
+def test_annotator_mosi_is_written_once_and_read_as_mmsa(tmp_path):
+    """Chapter 07's data: MOSI's dims and split sizes as asked, MMSA's aligned layout (text_bert masks give the
+    lengths), labels on the annotators' 0.2 grid, the same bytes for the same seed, and the file is reused."""
+    from msa_lib.data import load_mmsa
+    from msa_lib.data.annotator_story import annotator_mosi
+
+    path = annotator_mosi(tmp_path, seed=3, sizes=(30, 10, 12))
+    assert path.name == "aligned_50.pkl" and annotator_mosi(tmp_path, seed=3, sizes=(30, 10, 12)) == path
+    other = annotator_mosi(tmp_path / "b", seed=3, sizes=(30, 10, 12))
+    assert other.read_bytes() == path.read_bytes()
+    data = load_mmsa(path, metric_dataset="mosei")
+    assert [len(data[s]) for s in ("train", "valid", "test")] == [30, 10, 12]
+    assert {m: data.input_dims[m] for m in ("text", "audio", "vision")} == {"text": 768, "audio": 5, "vision": 20}
+    labels = data["train"].labels
+    assert np.allclose(labels * 5, np.round(labels * 5), atol=1e-4) and labels.min() >= -3 and labels.max() <= 3
+    assert not list(path.parent.parent.glob("*.tmp*")), "a temporary folder was left behind"

@@ -1,6 +1,6 @@
 """Every chapter on data that ``synthetic_mosei`` did not make: the formats researchers actually hold.
 
-``tests/data_formats.py`` writes one small file (or folder) per layout — MMSA aligned MOSEI-dims with
+``msa_lib/data/annotator_story.py`` writes one small file (or folder) per layout — MMSA aligned MOSEI-dims with
 ``text_bert`` and ``-inf`` audio, MMSA unaligned MOSI-dims without ``text_bert``, CH-SIMS, MulT MOSEI with
 left padding, MulT IEMOCAP, a MERTools folder — with a generative story of its own and without msa_lib's
 writers. Each chapter 01–05 runs through papermill in quick mode with ``DATA_PATH`` pointing at each, as a
@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from conftest import NOTEBOOK_DIR, NOTEBOOK_SECONDS
-from data_formats import FORMATS, REGRESSION_FORMATS, write_all
+from msa_lib.data.annotator_story import FORMATS, REGRESSION_FORMATS, write_all
 
 CHAPTERS = {
     "01": "01_data.ipynb",

@@ -11,7 +11,7 @@ from msa_lib.data import load_mmsa
 from msa_lib.data.dataset import PackedSequences
 from msa_lib.data.quick import QuickView, pool_frames, quick_view
 
-from data_formats import write_format
+from msa_lib.data.annotator_story import write_format
 
 
 def test_pool_frames_matches_the_group_means():

@@ -36,7 +36,7 @@ from .core import FitConfig, FitResult, fit, predict, seed_everything, select_de
 from .results import result_row
 
 __all__ = ["BaselineTrainConfig", "train_baseline", "evaluate_protocols", "run_head_to_head", "HEAD_TO_HEAD_METHODS",
-           "CODE_MODULES"]
+           "HeadToHead", "head_to_head_configs", "head_to_head_code", "head_to_head_data", "CODE_MODULES"]
 
 #: chapter 07's methods: the field's baselines, then the book's two methods and their teachers
 HEAD_TO_HEAD_METHODS = ("lf_dnn", "tfn", "mult", "sdumc_teacher", "sdumc", "corrkd_teacher", "corrkd")
@@ -155,7 +155,9 @@ def evaluate_protocols(model: torch.nn.Module, dataset, *, seed: int = 0, split:
 
     SDUMC's ``text_missing`` (real text := simulated text) needs ``text_sim`` in the data and is left out
     without it; CorrKD's conditions (:data:`msa_lib.training.corrkd.DEFAULT_CONDITIONS`: ``complete``, the six
-    subsets, ``frame_missing_0.0`` … ``0.9``) use masks fixed by ``seed``, the same for every model of a seed.
+    subsets, ``frame_missing_0.0`` … ``0.9``, plus ``frame_missing_1.0``, where every frame of every modality is
+    gone and a model can only answer with what it learned the empty input means) use masks fixed by ``seed``, the
+    same for every model of a seed.
     ``predictions``, when given, receives ``{condition: pred [N]}``."""
     from .corrkd import DEFAULT_CONDITIONS, evaluate_conditions
     from .sdumc import condition_transform
@@ -165,7 +167,8 @@ def evaluate_protocols(model: torch.nn.Module, dataset, *, seed: int = 0, split:
     loader = make_loader(dataset[split], batch_size)
     out: dict[str, dict[str, float]] = {}
     preds: dict = {}
-    out.update(evaluate_conditions(model, dataset, DEFAULT_CONDITIONS, split=split, seed=seed, loader=loader,
+    out.update(evaluate_conditions(model, dataset, (*DEFAULT_CONDITIONS, "frame_missing_1.0"), split=split, seed=seed,
+                                   loader=loader,
                                    condition_kwargs=condition_kwargs, predictions=preds))
     if "text_sim" in dataset.input_dims:
         pred, true = predict(model, loader, transform=condition_transform("text_missing"),
@@ -188,42 +191,117 @@ class HeadToHead:
     predictions: dict = field(default_factory=dict)
     configs: dict = field(default_factory=dict)
 
+    @classmethod
+    def merge(cls, runs: Sequence["HeadToHead"]) -> "HeadToHead":
+        """One run from runs over disjoint seeds (rows in the order given); the methods' configs must agree."""
+        out = cls()
+        for run in runs:
+            for m, cfg in run.configs.items():
+                if out.configs.setdefault(m, cfg) != cfg:
+                    raise ValueError(f"HeadToHead.merge: the runs trained {m!r} with different settings")
+            clash = set(out.seconds) & set(run.seconds)
+            if clash:
+                raise ValueError(f"HeadToHead.merge: (method, seed) {sorted(clash)[0]} is in more than one run")
+            out.rows += run.rows
+            out.histories.update(run.histories)
+            out.seconds.update(run.seconds)
+            out.predictions.update(run.predictions)
+        return out
+
     def write(self, name: str, dataset, *, quick: bool, seeds: Sequence[int], command: str):
-        from .corrkd import CODE_MODULES as CORRKD_CODE
         from .results import write_results
-        from .sdumc import CODE_MODULES as SDUMC_CODE
 
         return write_results(name, self.rows, quick=quick, seeds=seeds, dataset=dataset, command=command,
-                             configs=self.configs, code_modules=sorted({*CODE_MODULES, *SDUMC_CODE, *CORRKD_CODE}),
+                             configs=self.configs, code_modules=list(head_to_head_code()),
                              histories=self.histories, seconds=self.seconds, predictions=self.predictions,
                              wall_seconds=sum(self.seconds.values()))
 
 
+def _check_head_to_head_methods(methods: Sequence[str]) -> None:
+    unknown = [m for m in methods if m not in HEAD_TO_HEAD_METHODS]
+    if unknown:
+        raise ValueError(f"run_head_to_head: unknown methods {unknown}; choose from {HEAD_TO_HEAD_METHODS}")
+
+
+def _head_to_head_recipes(methods: Sequence[str], quick: bool, device: str | None = None, progress: bool = False):
+    """The training configs of chapter 07: SDUMC's, CorrKD's, and each baseline's (MMSA's MOSI recipe in full mode)."""
+    from . import corrkd as ck
+    from . import sdumc as sd
+
+    sd_config = sd.SDUMCTrainConfig.for_mode(quick)
+    ck_config = dataclasses.replace(ck.CorrKDTrainConfig.quick() if quick else ck.CorrKDTrainConfig.full(),
+                                    progress=progress, device=device)
+    baselines = {m: dataclasses.replace(BaselineTrainConfig.for_mode(m, quick), device=device, progress=progress)
+                 for m in methods if m in BASELINES}
+    return sd_config, ck_config, baselines
+
+
+def head_to_head_configs(methods: Sequence[str] = HEAD_TO_HEAD_METHODS, *, quick: bool) -> dict[str, dict]:
+    """``{method: full resolved config}`` of chapter 07's methods (what the results file's config hashes cover)."""
+    from . import corrkd as ck
+    from . import sdumc as sd
+
+    _check_head_to_head_methods(methods)
+    sd_config, ck_config, baselines = _head_to_head_recipes(methods, quick)
+    out = {}
+    for m in methods:
+        if m in BASELINES:
+            out[m] = {"method": m, **baselines[m].settings()}
+        elif m.startswith("sdumc"):
+            out[m] = sd.method_config("teacher" if m == "sdumc_teacher" else "sdumc", sd_config)
+        else:
+            out[m] = ck.method_config("teacher" if m == "corrkd_teacher" else "corrkd", ck_config)
+    return out
+
+
+def head_to_head_code() -> tuple[str, ...]:
+    """The modules whose code decides chapter 07's numbers (the baselines', SDUMC's and CorrKD's)."""
+    from .corrkd import CODE_MODULES as CORRKD_CODE
+    from .sdumc import CODE_MODULES as SDUMC_CODE
+
+    return tuple(sorted({*CODE_MODULES, *SDUMC_CODE, *CORRKD_CODE, "msa_lib.data.annotator_story"}))
+
+
+#: chapter 07's quick data: the annotator story at a size a CPU trains seven models on in about a minute
+HEAD_TO_HEAD_QUICK_SIZES = (240, 80, 160)
+
+
+def head_to_head_data(data_path=None, *, quick: bool, seed: int = 7, root=None):
+    """Chapter 07's data set: ``data_path`` through :func:`msa_lib.data.load_dataset` when given; else the
+    annotator story's MMSA ``aligned_50.pkl`` (:func:`msa_lib.data.annotator_story.annotator_mosi`) at CMU-MOSI's
+    sizes in full mode, at :data:`HEAD_TO_HEAD_QUICK_SIZES` in quick mode, scored with the MOSI / MOSEI metrics.
+    The default is written once into ``root`` (the checkpoint folder's ``data/``) and read back through
+    :func:`~msa_lib.data.load_mmsa` like any downloaded file; SDUMC's simulated text is fitted on it (cached)."""
+    from ..data import load_dataset
+    from ..data.annotator_story import MOSI_SIZES, annotator_mosi
+
+    if data_path is not None:
+        return load_dataset(data_path, quick=quick)
+    path = annotator_mosi(root, seed=seed, sizes=HEAD_TO_HEAD_QUICK_SIZES if quick else MOSI_SIZES)
+    import warnings
+
+    with warnings.catch_warnings():  # the file has no simulated text by design: load_dataset fits it and says so
+        warnings.filterwarnings("ignore", message=".*has no simulated text")
+        return load_dataset(path, quick=False, metric_dataset="mosei")  # MOSI and MOSEI share one metric set
+
+
 def run_head_to_head(dataset, seeds: Sequence[int] = (0, 1), *, quick: bool = True,
                      methods: Sequence[str] = HEAD_TO_HEAD_METHODS, checkpoint_dir: str | Path | bool | None = False,
-                     progress: bool = False) -> HeadToHead:
+                     device: str | None = None, progress: bool = False) -> HeadToHead:
     """Chapter 07: every method of ``methods`` trained with each seed by its own recipe (the baselines:
     :func:`train_baseline`; ``sdumc_teacher`` / ``sdumc``: :func:`msa_lib.training.sdumc.train_method`;
     ``corrkd_teacher`` / ``corrkd``: :func:`msa_lib.training.corrkd.train_teacher` / ``train_student``), then
     evaluated by :func:`evaluate_protocols`. Validation selects every model; the test split is read once per
-    model and condition."""
+    model and condition. ``device``: ``None`` = :func:`~msa_lib.training.select_device` (a GPU when there is one).
+    Runs over disjoint seeds can be joined with :meth:`HeadToHead.merge` (``scripts/run_head_to_head.py`` runs
+    seeds in parallel workers that way)."""
     from . import corrkd as ck
     from . import sdumc as sd
 
-    unknown = [m for m in methods if m not in HEAD_TO_HEAD_METHODS]
-    if unknown:
-        raise ValueError(f"run_head_to_head: unknown methods {unknown}; choose from {HEAD_TO_HEAD_METHODS}")
+    _check_head_to_head_methods(methods)
     run = HeadToHead()
-    sd_config = sd.SDUMCTrainConfig.for_mode(quick)
-    ck_config = dataclasses.replace(ck.CorrKDTrainConfig.quick() if quick else ck.CorrKDTrainConfig.full(),
-                                    progress=progress)
-    for m in methods:
-        if m in BASELINES:
-            run.configs[m] = {"method": m, **BaselineTrainConfig.for_mode(m, quick).settings()}
-        elif m.startswith("sdumc"):
-            run.configs[m] = sd.method_config("teacher" if m == "sdumc_teacher" else "sdumc", sd_config)
-        else:
-            run.configs[m] = ck.method_config("teacher" if m == "corrkd_teacher" else "corrkd", ck_config)
+    sd_config, ck_config, baseline_configs = _head_to_head_recipes(methods, quick, device, progress)
+    run.configs = head_to_head_configs(methods, quick=quick)
     ckpt = checkpoint_dir if checkpoint_dir is not None else True
     for seed in seeds:
         seed = int(seed)
@@ -231,10 +309,11 @@ def run_head_to_head(dataset, seeds: Sequence[int] = (0, 1), *, quick: bool = Tr
         for m in methods:
             started = time.perf_counter()
             if m in BASELINES:
-                model, hist = train_baseline(m, dataset, seed, quick, checkpoint_dir=ckpt)
+                model, hist = train_baseline(m, dataset, seed, quick, baseline_configs[m], checkpoint_dir=ckpt)
             elif m.startswith("sdumc"):
                 model, hist = sd.train_method("teacher" if m == "sdumc_teacher" else "sdumc", dataset, seed=seed,
-                                              config=sd_config, checkpoint=ckpt, progress=progress)
+                                              config=sd_config, device=device, checkpoint=ckpt,
+                                              progress=progress)
             else:
                 if corrkd_teacher is None:
                     corrkd_teacher, teacher_hist = ck.train_teacher(dataset, seed, quick, ck_config, checkpoint_dir=ckpt)

@@ -42,6 +42,24 @@ def _corrkd_methods() -> dict[str, Any]:
                                                        "corrkd_zero_missing"))
 
 
+def _head_to_head_methods() -> dict[str, Any]:
+    from .baselines import HEAD_TO_HEAD_METHODS, head_to_head_configs
+
+    return head_to_head_configs(HEAD_TO_HEAD_METHODS, quick=False)
+
+
+def _head_to_head_code() -> tuple[str, ...]:
+    from .baselines import head_to_head_code
+
+    return head_to_head_code()
+
+
+def _head_to_head_data():
+    from .baselines import head_to_head_data
+
+    return head_to_head_data(quick=False)
+
+
 def _sdumc_code() -> tuple[str, ...]:
     from .sdumc import CODE_MODULES
 
@@ -64,6 +82,7 @@ class Experiment:
         remake: the command that re-makes it.
         methods: ``() -> {method: full resolved config}`` under the current defaults.
         code_modules: ``() -> modules`` whose code decides the numbers.
+        data: ``() -> MSADataset`` the experiment runs on; ``None`` = the synthetic default at full size.
     """
 
     name: str
@@ -71,12 +90,16 @@ class Experiment:
     remake: str
     methods: Callable[[], Mapping[str, Any]]
     code_modules: Callable[[], tuple[str, ...]]
+    data: Callable[[], Any] | None = None
 
     def expected(self, dataset=None) -> dict[str, Any]:
         """What a file made now would record: ``config_hashes``, ``code_version``, ``data_fingerprint``.
 
-        ``dataset`` defaults to the synthetic default at full size (``load_dataset(None, quick=False)``).
+        ``dataset`` defaults to the experiment's :attr:`data` (the synthetic default at full size,
+        ``load_dataset(None, quick=False)``, when it has none).
         """
+        if dataset is None and self.data is not None:
+            dataset = self.data()
         if dataset is None:
             from ..data import load_dataset
 
@@ -98,6 +121,10 @@ EXPERIMENTS: dict[str, Experiment] = {
         "corrkd", "notebooks/05_corrkd.ipynb",
         "python scripts/train_corrkd_full.py && papermill notebooks/05_corrkd.ipynb out.ipynb -p QUICK False",
         _corrkd_methods, _corrkd_code),
+    "head_to_head": Experiment(
+        "head_to_head", "notebooks/07_head_to_head.ipynb",
+        "python scripts/run_head_to_head.py --seeds 0 1 2 3 4 --workers 5",
+        _head_to_head_methods, _head_to_head_code, _head_to_head_data),
 }
 
 
@@ -149,7 +176,8 @@ def staleness(name: str, data: Mapping[str, Any] | None = None, expected: Mappin
     if got_fp.get("hash") != want_fp["hash"] and not _accepted(data, "data_fingerprint", want_fp["hash"]):
         parts = [k for k in ("sizes", "dims", "labels_sha", "lengths_sha", "features_sha")
                  if got_fp.get(k) != want_fp.get(k)]
-        problems.append(f"the data differ from the synthetic default's ({', '.join(parts) or 'fingerprint'})")
+        which = "the synthetic default's" if EXPERIMENTS[name].data is None else "the experiment's"
+        problems.append(f"the data differ from {which} ({', '.join(parts) or 'fingerprint'})")
     return problems
 
 

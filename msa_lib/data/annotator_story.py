@@ -1,8 +1,11 @@
-"""Data files in the formats researchers hold, written here with a generative story of their own.
+"""A second synthetic story, written in the formats researchers hold: MMSA, MulT and MERTools files.
 
 ``synthetic_mosei`` makes the book's default data; a chapter that only ever ran on it proves little about
-an MMSA pickle from a drive mirror. This module writes small files in each real layout **without using
-msa_lib's writers or its generator**, so a loader or chapter that quietly depends on either fails here:
+an MMSA pickle from a drive mirror, and a method tuned on it may only have learned its story. This module
+writes files in each real layout **without using msa_lib's writers or its generator** (it builds the raw
+dicts and pickles them itself), so a loader or chapter that quietly depends on either fails on them. The
+tests run every chapter on its small files; chapter 07 compares the book's methods with the field's models on
+its MOSI-size file (:func:`annotator_mosi`).
 
 ================  =======================================================================================
 name              layout
@@ -11,6 +14,8 @@ name              layout
                   ``-inf`` in audio, audio / vision on the token grid (zeros at [CLS] / [SEP]), no lengths
 ``mmsa_mosi``     MMSA ``unaligned_50.pkl``, MOSI dims (768 / 5 / 20), audio 375 and vision 500 frames,
                   ``audio_lengths`` / ``vision_lengths``, **no** ``text_bert`` (text padding zeroed)
+``mmsa_mosi_aligned``  MMSA ``aligned_50.pkl`` with MOSI dims (768 / 5 / 20), ``text_bert`` present, audio /
+                  vision on the token grid: the file MMSA's MOSI benchmarks read
 ``mmsa_sims``     MMSA CH-SIMS ``unaligned_39.pkl``: 768 / 33 / 709, text 39, audio 400, vision 55,
                   labels in [-1, 1] on the 0.2 grid, unimodal ``regression_labels_T/A/V``
 ``mult_mosei``    MulT ``mosei_senti_data.pkl``: GloVe 300 / COVAREP 74 / Facet 35, word-aligned 50 steps,
@@ -31,16 +36,22 @@ unvoiced frames; vision has smile-like action units that follow a sigmoid of ``v
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 EMOTIONS = ("Neutral", "Happy", "Sad", "Angry")
-FORMATS = ("mmsa_mosei", "mmsa_mosi", "mmsa_sims", "mult_mosei", "mult_iemocap", "mertools")
+FORMATS = ("mmsa_mosei", "mmsa_mosi", "mmsa_mosi_aligned", "mmsa_sims", "mult_mosei", "mult_iemocap", "mertools")
 #: formats whose labels are sentiment scores (SDUMC's chapters apply); IEMOCAP is classification
 REGRESSION_FORMATS = tuple(f for f in FORMATS if f != "mult_iemocap")
 SIZES = (64, 24, 24)
+#: CMU-MOSI's train / valid / test sizes (MMSA's split)
+MOSI_SIZES = (1284, 229, 686)
+
+__all__ = ["FORMATS", "REGRESSION_FORMATS", "SIZES", "MOSI_SIZES", "write_format", "write_all", "annotator_mosi"]
 
 
 class _Story:
@@ -207,7 +218,8 @@ def _write_pickle(obj, path: Path) -> Path:
 
 
 def write_format(name: str, root: Path, seed: int = 7, sizes=SIZES) -> Path:
-    """Write fixture ``name`` under ``root``; returns the path to give ``DATA_PATH`` (a file or a folder)."""
+    """Write format ``name`` under ``root`` with ``sizes`` = (train, valid, test) utterances; returns the path to
+    give ``DATA_PATH`` (a file or a folder). The same ``seed`` and sizes give the same bytes."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     splits = dict(zip(("train", "valid", "test"), sizes))
@@ -221,6 +233,11 @@ def write_format(name: str, root: Path, seed: int = 7, sizes=SIZES) -> Path:
         data = {s: _mmsa_split(story, n, dims=(768, 5, 20), lens=(50, 375, 500), aligned=False, text_bert=False,
                                neg_inf=False, sims=False, ids_prefix=f"mosi{s[:2]}") for s, n in splits.items()}
         return _write_pickle(data, root / "unaligned_50.pkl")
+    if name == "mmsa_mosi_aligned":
+        story = _Story(seed + 6, 768)
+        data = {s: _mmsa_split(story, n, dims=(768, 5, 20), lens=(50, 50, 50), aligned=True, text_bert=True,
+                               neg_inf=False, sims=False, ids_prefix=f"mosi{s[:2]}") for s, n in splits.items()}
+        return _write_pickle(data, root / "aligned_50.pkl")
     if name == "mmsa_sims":
         story = _Story(seed + 2, 768)
         data = {s: _mmsa_split(story, n, dims=(768, 33, 709), lens=(39, 400, 55), aligned=False, text_bert=True,
@@ -236,7 +253,7 @@ def write_format(name: str, root: Path, seed: int = 7, sizes=SIZES) -> Path:
         return _write_pickle(data, root / ("iemocap_data.pkl" if iemocap else "mosei_senti_data.pkl"))
     if name == "mertools":
         return _write_mertools(root / "mertools", seed + 5, splits)
-    raise ValueError(f"unknown fixture format {name!r}; formats are {FORMATS}")
+    raise ValueError(f"write_format: unknown format {name!r}; formats are {FORMATS}")
 
 
 def _write_mertools(folder: Path, seed: int, splits: dict[str, int]) -> Path:
@@ -270,3 +287,26 @@ def _write_mertools(folder: Path, seed: int, splits: dict[str, int]) -> Path:
 def write_all(root: Path, seed: int = 7) -> dict[str, Path]:
     """Every fixture format under ``root``: name → the path to give ``DATA_PATH``."""
     return {name: write_format(name, root, seed) for name in FORMATS}
+
+
+def annotator_mosi(root=None, *, seed: int = 7, sizes=MOSI_SIZES) -> Path:
+    """The MOSI-size MMSA file of chapter 07: ``mmsa_mosi_aligned`` with CMU-MOSI's split sizes, written once.
+
+    ``root`` defaults to ``<checkpoint folder>/data`` (``$MSA_CHECKPOINT_DIR`` or ``notebooks/checkpoints``);
+    the file lives in a sub-folder named by seed and sizes, so other settings never reuse it. A file that is
+    already there is reused only when it is complete (written to a temporary name, then renamed).
+    Returns the path of ``aligned_50.pkl`` (about 0.35 GB at MOSI size: 768-d text on 50 tokens)."""
+    if root is None:
+        from ..training.checkpoints import checkpoint_dir
+
+        root = checkpoint_dir() / "data"
+    folder = Path(root).expanduser() / f"annotator_mosi_seed{seed}_{'-'.join(str(int(n)) for n in sizes)}"
+    path = folder / "aligned_50.pkl"
+    if path.is_file():
+        return path
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    written = write_format("mmsa_mosi_aligned", tmp, seed=seed, sizes=tuple(int(n) for n in sizes))
+    folder.mkdir(parents=True, exist_ok=True)
+    os.replace(written, path)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return path
