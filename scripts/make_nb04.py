@@ -130,9 +130,9 @@ def text_cost(rows):
 
 full = full_run("missing_text")  # prints its provenance (and STALE with the reason, if it is), or how to make it
 if full is None:
-    display(Markdown("**No full-mode file yet.** Make it with `python scripts/run_missing_text.py --seeds 0 1 2 3 4 "
-                     "--workers 2` (hours on a 2-core CPU; minutes on one GPU with `--workers 8 --device cuda`) or "
-                     "run this notebook with `QUICK=False`."))
+    display(Markdown("**No full-mode file yet.** Make it with `python -m msa_lib.training.grid missing_text` "
+                     "(Ray tasks, resumable; hours on a 2-core CPU, minutes on one GPU with `--device cuda "
+                     "--gpus-per-trial 0.1`) or run this notebook with `QUICK=False`."))
 else:
     full_predictions = load_predictions("missing_text")
     display(Markdown(run_summary(full)))

@@ -292,8 +292,9 @@ def avg_comparisons(rows, pairs, metric=METRIC):
 
 full = full_run("corrkd")  # prints its provenance (and STALE with the reason, if it is), or how to make it
 if full is None:
-    display(Markdown("**No full-mode file yet.** Make it with `python scripts/train_corrkd_full.py` and then "
-                     "`papermill notebooks/05_corrkd.ipynb out.ipynb -p QUICK False`."))
+    display(Markdown("**No full-mode file yet.** Train every model with `python -m msa_lib.training.grid corrkd` "
+                     "(Ray tasks, resumable), then run `papermill notebooks/05_corrkd.ipynb out.ipynb --cwd notebooks "
+                     "-p QUICK False`, which loads them and writes the file."))
 else:
     full_rows = full["rows"]
     display(Markdown(run_summary(full)))

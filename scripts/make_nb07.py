@@ -156,9 +156,9 @@ def verdict_counts(comparisons):
 
 full = full_run("head_to_head")  # prints its provenance (and STALE with the reason, if it is), or how to make it
 if full is None:
-    display(Markdown("**No full-mode file yet.** Make it with `python scripts/run_head_to_head.py --seeds 0 1 2 3 4 "
-                     "--workers 5` (one GPU: add `--device cuda`; hours on a 2-core CPU) or run this notebook "
-                     "with `QUICK=False`."))
+    display(Markdown("**No full-mode file yet.** Make it with `python -m msa_lib.training.grid head_to_head` (every "
+                     "(method, seed) a Ray task, resumable; one GPU: add `--device cuda --gpus-per-trial 0.25`; "
+                     "hours on a 2-core CPU) or run this notebook with `QUICK=False`."))
 else:
     full_rows = full["rows"]
     display(Markdown(run_summary(full)))
@@ -249,7 +249,7 @@ The same experiment on this machine: in quick mode on a small file from the same
 utterances), with small models and a few epochs, two seeds. It shows how the seven methods are trained and
 evaluated and what the run writes (to `results/quick/`); **its numbers are not evidence about the methods**,
 so it prints no verdicts. With `QUICK=False` this cell *is* the full run (hours on a CPU; on one GPU use
-`scripts/run_head_to_head.py`, which trains the seeds in parallel).
+`python -m msa_lib.training.grid head_to_head`, which runs the same trials in parallel on Ray).
 """)
 
 code('''

@@ -110,7 +110,7 @@ def test_a_stale_full_file_is_flagged_in_red_with_its_commit_and_reasons(results
     assert "rows of 'sdumc' have no recorded config" in src.stale
     banner = vres.stale_banner([src])
     assert banner.startswith("```{danger} Stale results") and "`missing_text`" in banner
-    assert src.data["git_commit"][:10] in banner and "Re-make it: `python scripts/run_missing_text.py" in banner
+    assert src.data["git_commit"][:10] in banner and "Re-make it: `python -m msa_lib.training.grid missing_text" in banner
     table = vres.provenance_table([src])
     assert table.loc["missing_text", "status"] == "STALE"
     assert table.loc["missing_text", "commit"].startswith(src.data["git_commit"][:10])

@@ -191,30 +191,15 @@ class HeadToHead:
     predictions: dict = field(default_factory=dict)
     configs: dict = field(default_factory=dict)
 
-    @classmethod
-    def merge(cls, runs: Sequence["HeadToHead"]) -> "HeadToHead":
-        """One run from runs over disjoint seeds (rows in the order given); the methods' configs must agree."""
-        out = cls()
-        for run in runs:
-            for m, cfg in run.configs.items():
-                if out.configs.setdefault(m, cfg) != cfg:
-                    raise ValueError(f"HeadToHead.merge: the runs trained {m!r} with different settings")
-            clash = set(out.seconds) & set(run.seconds)
-            if clash:
-                raise ValueError(f"HeadToHead.merge: (method, seed) {sorted(clash)[0]} is in more than one run")
-            out.rows += run.rows
-            out.histories.update(run.histories)
-            out.seconds.update(run.seconds)
-            out.predictions.update(run.predictions)
-        return out
-
-    def write(self, name: str, dataset, *, quick: bool, seeds: Sequence[int], command: str):
+    def write(self, name: str, dataset, *, quick: bool, seeds: Sequence[int], command: str,
+              extra: Mapping | None = None, wall_seconds: float | None = None):
         from .results import write_results
 
         return write_results(name, self.rows, quick=quick, seeds=seeds, dataset=dataset, command=command,
                              configs=self.configs, code_modules=list(head_to_head_code()),
                              histories=self.histories, seconds=self.seconds, predictions=self.predictions,
-                             wall_seconds=sum(self.seconds.values()))
+                             wall_seconds=wall_seconds if wall_seconds is not None else sum(self.seconds.values()),
+                             extra=dict(extra) if extra else None)
 
 
 def _check_head_to_head_methods(methods: Sequence[str]) -> None:
@@ -293,8 +278,7 @@ def run_head_to_head(dataset, seeds: Sequence[int] = (0, 1), *, quick: bool = Tr
     ``corrkd_teacher`` / ``corrkd``: :func:`msa_lib.training.corrkd.train_teacher` / ``train_student``), then
     evaluated by :func:`evaluate_protocols`. Validation selects every model; the test split is read once per
     model and condition. ``device``: ``None`` = :func:`~msa_lib.training.select_device` (a GPU when there is one).
-    Runs over disjoint seeds can be joined with :meth:`HeadToHead.merge` (``scripts/run_head_to_head.py`` runs
-    seeds in parallel workers that way)."""
+    :mod:`msa_lib.training.grid` runs the same calls one (method, seed) per Ray task."""
     from . import corrkd as ck
     from . import sdumc as sd
 

@@ -115,15 +115,15 @@ class Experiment:
 EXPERIMENTS: dict[str, Experiment] = {
     "missing_text": Experiment(
         "missing_text", "notebooks/04_missing_text_evaluation.ipynb",
-        "python scripts/run_missing_text.py --seeds 0 1 2 3 4 --workers 2",
+        "python -m msa_lib.training.grid missing_text",
         _missing_text_methods, _sdumc_code),
     "corrkd": Experiment(
         "corrkd", "notebooks/05_corrkd.ipynb",
-        "python scripts/train_corrkd_full.py && papermill notebooks/05_corrkd.ipynb out.ipynb -p QUICK False",
+        "python -m msa_lib.training.grid corrkd && papermill notebooks/05_corrkd.ipynb out.ipynb --cwd notebooks -p QUICK False",
         _corrkd_methods, _corrkd_code),
     "head_to_head": Experiment(
         "head_to_head", "notebooks/07_head_to_head.ipynb",
-        "python scripts/run_head_to_head.py --seeds 0 1 2 3 4 --workers 5",
+        "python -m msa_lib.training.grid head_to_head",
         _head_to_head_methods, _head_to_head_code, _head_to_head_data),
 }
 

@@ -1,0 +1,83 @@
+"""What the Ray grid runner (msa_lib.training.grid) costs: scheduling overhead per trial, and the idle share of
+the CPUs over a grid. Prints figures; nothing here is a timed test.
+
+    python benchmarks/bench_grid.py                      # overhead of empty trials + a quick grid (~2 min, 2 CPUs)
+    python benchmarks/bench_grid.py --grid corrkd --full # chapter 05's full grid (hours on 2 CPUs): wall time and
+                                                         # idle share, against --baseline-minutes of another runner
+
+* **Overhead per trial**: ``n`` empty Ray tasks of 1 CPU each (what a trial pays for scheduling, argument and
+  result transfer), against a plain Python call, after Ray has started (its start-up is printed separately).
+* **Idle share**: over a grid run, ``1 - (sum of the trials' own seconds) / (wall seconds × CPU slots)``: the part
+  of the machine the runner left unused (start-up, waiting on a teacher, the last trial running alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _empty(x):
+    return x
+
+
+def overhead(n: int, cpus: int) -> None:
+    import ray
+
+    t0 = time.perf_counter()
+    ray.init(num_cpus=cpus, log_to_driver=False, logging_level="ERROR", include_dashboard=False)
+    start = time.perf_counter() - t0
+    task = ray.remote(_empty).options(num_cpus=1)
+    ray.get([task.remote(i) for i in range(cpus)])  # warm the workers
+    t0 = time.perf_counter()
+    ray.get([task.remote(i) for i in range(n)])
+    per_task = (time.perf_counter() - t0) / n
+    t0 = time.perf_counter()
+    for i in range(n):
+        _empty(i)
+    plain = (time.perf_counter() - t0) / n
+    ray.shutdown()
+    print(f"Ray start-up (local, {cpus} CPUs): {start:.1f} s")
+    print(f"empty trial: {per_task * 1e3:.2f} ms per task on Ray vs {plain * 1e6:.2f} µs in process "
+          f"({n} tasks, {cpus} at once)")
+
+
+def grid_run(experiment: str, quick: bool, seeds, cpus: int, baseline_minutes: float | None) -> None:
+    from msa_lib.training.grid import Grid, run_grid
+
+    grid = Grid(experiment, seeds=tuple(seeds), quick=quick)
+    report = run_grid(grid, num_cpus=cpus, write=False, progress=False)
+    busy = sum(sum(r.seconds.values()) for r in report.results.values())
+    idle = 1 - busy / (report.seconds * cpus)
+    print(f"grid {experiment} ({'quick' if quick else 'full'}, seeds {list(seeds)}): {len(report.ran)} trials in "
+          f"{report.seconds:.0f} s wall on {cpus} CPU slots; trials' own time {busy:.0f} s; idle share {idle:.1%}"
+          + (f"; failed: {sorted(report.failed)}" if report.failed else ""))
+    if baseline_minutes:
+        print(f"against the other runner's {baseline_minutes:.0f} min: ratio {report.seconds / 60 / baseline_minutes:.2f}"
+              " (below 1: the Ray runner is faster)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--grid", default="head_to_head", choices=("missing_text", "corrkd", "head_to_head"))
+    parser.add_argument("--full", action="store_true", help="the full-mode grid (hours on a CPU)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--baseline-minutes", type=float, default=None,
+                        help="wall time of the same grid through another runner, for the ratio")
+    args = parser.parse_args()
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("MSA_CHECKPOINT_DIR", tempfile.mkdtemp(prefix="bench-grid-"))  # nothing loaded from before
+    overhead(args.tasks, args.cpus)
+    grid_run(args.grid, not args.full, args.seeds, args.cpus, args.baseline_minutes)
+
+
+if __name__ == "__main__":
+    main()
