@@ -67,7 +67,7 @@ def results_dir(tmp_path, monkeypatch):
 def test_missing_results_are_reported_not_invented(results_dir):
     src = vres.load_for_book("missing_text")
     assert not src.available
-    with pytest.raises(FileNotFoundError, match="papermill notebooks/04_missing_text_evaluation.ipynb"):
+    with pytest.raises(FileNotFoundError, match="python -m msa_lib.training.grid missing_text"):
         _ = src.rows
     banner = vres.provenance_banner([src])
     assert "Not run yet" in banner

@@ -21,6 +21,7 @@ from ..training.results import load_results, results_path
 BOOK_RESULTS = {
     "missing_text": "notebooks/04_missing_text_evaluation.ipynb",
     "corrkd": "notebooks/05_corrkd.ipynb",
+    "head_to_head": "notebooks/07_head_to_head.ipynb",
 }
 
 HEADLINE_METRICS = ("MAE", "Corr", "Non0_acc_2", "Non0_F1_score", "Mult_acc_7")
@@ -56,9 +57,15 @@ class ResultsSource:
         return list(self.data["rows"])
 
     def how_to_make(self) -> str:
-        notebook = BOOK_RESULTS.get(self.name, f"the notebook that writes {self.name}.json")
-        return (f"run `papermill {notebook} out.ipynb -k python3 --cwd notebooks -p QUICK False` "
-                f"(full, writes results/{self.name}.json) or `make test` (quick, writes results/quick/)")
+        """The full run's command (the experiment's ``remake``: its Ray grid), else the notebook with QUICK=False."""
+        from ..training.experiments import EXPERIMENTS
+
+        if self.name in EXPERIMENTS:
+            full = f"`{EXPERIMENTS[self.name].remake}`"
+        else:
+            notebook = BOOK_RESULTS.get(self.name, f"the notebook that writes {self.name}.json")
+            full = f"`papermill {notebook} out.ipynb -k python3 --cwd notebooks -p QUICK False`"
+        return f"run {full} (full, writes results/{self.name}.json) or `make test` (quick, writes results/quick/)"
 
 
 def load_for_book(name: str) -> ResultsSource:
