@@ -131,23 +131,6 @@ def test_train_baseline_and_both_protocols_on_tiny_data():
     assert BaselineTrainConfig.full("mult").grad_clip == 0.6  # MMSA's MulT recipe
 
 
-def test_head_to_head_records_what_it_trained_and_runs_seed_by_seed(tmp_path):
-    """run_head_to_head's configs are head_to_head_configs (what the staleness check hashes), and a run over two
-    seeds is the two one-seed runs one after the other (what the grid runner's trials add up to)."""
-    from msa_lib.data import synthetic_mosei
-    from msa_lib.training.baselines import head_to_head_configs, run_head_to_head
-
-    data = synthetic_mosei(n_train=40, n_valid=20, n_test=20, seed=1, text_dim=12, audio_dim=8, vision_dim=7)
-    methods = ("lf_dnn", "tfn")
-    runs = [run_head_to_head(data, seeds=[s], methods=methods, checkpoint_dir=tmp_path) for s in (0, 1)]
-    assert runs[0].configs == head_to_head_configs(methods, quick=True)
-    both = run_head_to_head(data, seeds=[0, 1], methods=methods, checkpoint_dir=tmp_path)  # loads the checkpoints
-    assert runs[0].rows + runs[1].rows == both.rows
-    assert {**runs[0].predictions, **runs[1].predictions}.keys() == both.predictions.keys()
-    with pytest.raises(ValueError, match="unknown methods"):
-        run_head_to_head(data, seeds=[0], methods=("tfn", "lstm"))
-
-
 def test_annotator_mosi_is_written_once_and_read_as_mmsa(tmp_path):
     """Chapter 07's data: MOSI's dims and split sizes as asked, MMSA's aligned layout (text_bert masks give the
     lengths), labels on the annotators' 0.2 grid, the same bytes for the same seed, and the file is reused."""

@@ -70,7 +70,7 @@ def test_grid_describes_the_chapters_experiments():
 def test_ray_grid_gives_the_rows_of_the_notebook_path(local_ray, data_path):
     """Two methods × two seeds, quick configs, on 2 CPUs: the same numbers as run_head_to_head in one process,
     and a second call loads every trial instead of running it."""
-    from msa_lib.training.baselines import head_to_head_data, run_head_to_head
+    from msa_lib.training.baselines import head_to_head_configs, head_to_head_data, run_head_to_head
 
     grid = Grid("head_to_head", seeds=(0, 1), methods=METHODS, quick=True, data_path=data_path)
     report = run_grid(grid, progress=False)
@@ -83,6 +83,7 @@ def test_ray_grid_gives_the_rows_of_the_notebook_path(local_ray, data_path):
     finally:
         torch.set_num_threads(threads)
     assert_same_rows(report.rows, sequential.rows)
+    assert sequential.configs == head_to_head_configs(METHODS, quick=True)  # what the staleness check hashes
     again = run_grid(grid, progress=False)
     assert again.ran == []
     assert_same_rows(again.rows, report.rows, atol=0)
