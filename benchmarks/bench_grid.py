@@ -70,13 +70,15 @@ def main() -> None:
     parser.add_argument("--grid", default="head_to_head", choices=("missing_text", "corrkd", "head_to_head"))
     parser.add_argument("--full", action="store_true", help="the full-mode grid (hours on a CPU)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--overhead-only", action="store_true", help="only the empty-trial overhead")
     parser.add_argument("--baseline-minutes", type=float, default=None,
                         help="wall time of the same grid through another runner, for the ratio")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("MSA_CHECKPOINT_DIR", tempfile.mkdtemp(prefix="bench-grid-"))  # nothing loaded from before
     overhead(args.tasks, args.cpus)
-    grid_run(args.grid, not args.full, args.seeds, args.cpus, args.baseline_minutes)
+    if not args.overhead_only:
+        grid_run(args.grid, not args.full, args.seeds, args.cpus, args.baseline_minutes)
 
 
 if __name__ == "__main__":
