@@ -53,7 +53,6 @@ DEVICE = None     # None = cuda > mps > cpu
 ''', tags=["parameters"])
 
 code('''
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -62,9 +61,10 @@ from IPython.display import Markdown, display
 from msa_lib.data import CORRKD_CONDITIONS, require_task
 from msa_lib.metrics import metric_keys
 from msa_lib.stats import averaged_rows, compare_many, comparison_frame
-from msa_lib.training import (full_history, full_run, load_predictions, results_name, results_table, run_summary,
-                              select_device, selected_epochs)
-from msa_lib.training.baselines import HEAD_TO_HEAD_METHODS, HeadToHead, head_to_head_data, run_head_to_head
+from msa_lib.training import (full_history, full_run, load_predictions, results_table, run_summary, select_device,
+                              selected_epochs)
+from msa_lib.training.baselines import HEAD_TO_HEAD_METHODS
+from msa_lib.training.grid import Grid, run_grid
 from msa_lib.viz import corrkd as vk
 from msa_lib.viz import sdumc as vsdumc
 
@@ -72,7 +72,10 @@ device = select_device(DEVICE)
 RUN_SEEDS = SEEDS[:2] if QUICK else SEEDS     # quick: two seeds (a spread, not a conclusion)
 METHODS = list(HEAD_TO_HEAD_METHODS)
 BASELINES, BOOK = METHODS[:3], METHODS[3:]
-dataset = head_to_head_data(DATA_PATH, quick=QUICK)
+# the grid the command line runs in full mode (python -m msa_lib.training.grid head_to_head): one description
+grid = Grid("head_to_head", seeds=tuple(RUN_SEEDS), methods=tuple(METHODS), quick=QUICK, data_path=DATA_PATH,
+            device=DEVICE)
+dataset = grid.load_data()
 require_task(dataset, "regression", chapter="07", method="the head-to-head comparison",
              instead="Chapter 05 (CorrKD) handles classification data sets such as IEMOCAP.")
 print("quick mode" if QUICK else "full mode", "| seeds:", RUN_SEEDS, "| device:", device)
@@ -253,30 +256,31 @@ so it prints no verdicts. With `QUICK=False` this cell *is* the full run (hours 
 """)
 
 code('''
-started = time.perf_counter()
-run = run_head_to_head(dataset, seeds=RUN_SEEDS, quick=QUICK, checkpoint_dir=True, device=DEVICE)
+# the grid's trials one after the other in this process (use_ray=False); a finished trial is stored under a key of
+# its settings, the data and the code, so running this cell again only loads
 command = f"papermill notebooks/07_head_to_head.ipynb out.ipynb -p QUICK {QUICK}" + (
     f" -p DATA_PATH {DATA_PATH}" if DATA_PATH else "")
-name = "head_to_head" if DATA_PATH is None else results_name("head_to_head", dataset)
-path = run.write(name, dataset, quick=QUICK, seeds=RUN_SEEDS, command=command)
-print(f"{len(run.rows)} rows from {len(run.seconds)} trained models in {time.perf_counter() - started:.0f} s, "
-      f"written to {path}")
-for (m, seed), secs in run.seconds.items():
+report = run_grid(grid, use_ray=False, command=command)
+run_rows, name = report.rows, grid.results_name(dataset)
+seconds = {key: s for result in report.results.values() for key, s in result.seconds.items()}
+print(f"{len(run_rows)} rows from {len(seconds)} models ({len(report.ran)} trained or loaded now) in "
+      f"{report.seconds:.0f} s, written to {report.path}")
+for (m, seed), secs in seconds.items():
     if seed == RUN_SEEDS[0]:
         print(f"  {m:15s} {secs:6.1f} s (seed {seed})")
 ''')
 
 code('''
-display(results_table([r for r in run.rows if r["condition"] in ("complete", "text_missing")],
+display(results_table([r for r in run_rows if r["condition"] in ("complete", "text_missing")],
                       metrics=metric_keys(dataset.metric_dataset)))
-display(vk.corrkd_table(run.rows, "MAE", methods=METHODS, scale=1.0, digits=3))
-fig = vk.plot_f1_and_mae_vs_rate(run.rows, methods=METHODS, title="this run: ")
+display(vk.corrkd_table(run_rows, "MAE", methods=METHODS, scale=1.0, digits=3))
+fig = vk.plot_f1_and_mae_vs_rate(run_rows, methods=METHODS, title="this run: ")
 plt.show()
 if QUICK:
     print("Quick mode: a demonstration of the mechanics. These numbers come from tiny data, small models, few epochs"
           " and two seeds; the chapter's findings are the full-mode section above.")
 else:
-    run_comparisons = head_to_head_comparisons(run.rows, load_predictions(name, quick=QUICK))
+    run_comparisons = head_to_head_comparisons(run_rows, load_predictions(name, quick=QUICK))
     display(Markdown(verdict_counts(run_comparisons)))
 ''')
 
@@ -291,7 +295,7 @@ least — the baselines, the teachers or the students? Use the full-mode rows wh
 """)
 
 code('''
-source = full["rows"] if full is not None else run.rows
+source = full["rows"] if full is not None else run_rows
 mae = {(r["method"], r["condition"], r["seed"]): r["metrics"]["MAE"] for r in source}
 seeds = sorted({r["seed"] for r in source})
 for m in METHODS:
@@ -321,7 +325,7 @@ mosei = BaselineTrainConfig.full("tfn", dataset="mosei")
 other = dataclasses.replace(base, batch_size=mosei.batch_size, lr=mosei.lr, device=DEVICE)
 model, fit = train_baseline("tfn", dataset, seed, QUICK, other)
 other_mae = evaluate_protocols(model, dataset, seed=seed)["complete"]["MAE"]
-this_mae = next(r["metrics"]["MAE"] for r in run.rows if (r["method"], r["condition"], r["seed"]) == ("tfn", "complete", seed))
+this_mae = next(r["metrics"]["MAE"] for r in run_rows if (r["method"], r["condition"], r["seed"]) == ("tfn", "complete", seed))
 print(f"TFN, seed {seed}: MOSI recipe {this_mae:.4f}, MOSEI's batch size and learning rate {other_mae:.4f} "
       f"(best epoch {fit.best_epoch} of {len(fit.history)})")
 ''', tags=["solution"])
