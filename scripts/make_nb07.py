@@ -56,6 +56,7 @@ code('''
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from IPython.display import Markdown, display
 
 from msa_lib.data import CORRKD_CONDITIONS, require_task
@@ -69,6 +70,8 @@ from msa_lib.viz import corrkd as vk
 from msa_lib.viz import sdumc as vsdumc
 
 device = select_device(DEVICE)
+if device.type == "cpu":  # these models are small: one thread each is faster on a small CPU (an LSTM step ~10x
+    torch.set_num_threads(1)  # on this book's 2-core machines), and the grid's trials run with one thread anyway
 RUN_SEEDS = SEEDS[:2] if QUICK else SEEDS     # quick: two seeds (a spread, not a conclusion)
 METHODS = list(HEAD_TO_HEAD_METHODS)
 BASELINES, BOOK = METHODS[:3], METHODS[3:]
@@ -248,7 +251,7 @@ stay comparable with the paper's, and that is a known limit of this comparison.
 md("""
 ## Run it yourself (quick mode: the mechanics, not findings)
 
-The same experiment on this machine: in quick mode on a small file from the same story (240 / 80 / 160
+The same experiment on this machine: in quick mode on a small file from the same story (160 / 64 / 96
 utterances), with small models and a few epochs, two seeds. It shows how the seven methods are trained and
 evaluated and what the run writes (to `results/quick/`); **its numbers are not evidence about the methods**,
 so it prints no verdicts. With `QUICK=False` this cell *is* the full run (hours on a CPU; on one GPU use

@@ -96,8 +96,8 @@ def test_requirements_install_the_package_with_its_extras():
     requirement = [line.strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()
                    if line.strip() and not line.startswith("#")]
     extras = set(project["optional-dependencies"])
-    assert requirement == [f"-e .[{','.join(sorted(extras, key=['features', 'book', 'dev'].index))}]"]
-    assert {"book", "dev", "features"} <= extras
+    assert requirement == [f"-e .[{','.join(sorted(extras, key=['features', 'book', 'dev', 'grid'].index))}]"]
+    assert {"book", "dev", "features", "grid"} <= extras
 
 
 def test_makefile_stamp_tracks_the_dependency_files():

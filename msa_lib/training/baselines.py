@@ -248,7 +248,7 @@ def head_to_head_code() -> tuple[str, ...]:
 
 
 #: chapter 07's quick data: the annotator story at a size a CPU trains seven models on in about a minute
-HEAD_TO_HEAD_QUICK_SIZES = (240, 80, 160)
+HEAD_TO_HEAD_QUICK_SIZES = (160, 64, 96)
 
 
 def head_to_head_data(data_path=None, *, quick: bool, seed: int = 7, root=None):
