@@ -56,7 +56,6 @@ code('''
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from IPython.display import Markdown, display
 
 from msa_lib.data import CORRKD_CONDITIONS, require_task
@@ -70,8 +69,6 @@ from msa_lib.viz import corrkd as vk
 from msa_lib.viz import sdumc as vsdumc
 
 device = select_device(DEVICE)
-if device.type == "cpu":  # these models are small: one thread each is faster on a small CPU (an LSTM step ~10x
-    torch.set_num_threads(1)  # on this book's 2-core machines), and the grid's trials run with one thread anyway
 RUN_SEEDS = SEEDS[:2] if QUICK else SEEDS     # quick: two seeds (a spread, not a conclusion)
 METHODS = list(HEAD_TO_HEAD_METHODS)
 BASELINES, BOOK = METHODS[:3], METHODS[3:]

@@ -400,8 +400,8 @@ def run_grid(grid: Grid, *, use_ray: bool = True, address: str | None = None, nu
     docstring). ``address``: a Ray cluster (default ``$RAY_ADDRESS``; none: a local Ray with ``num_cpus``, default
     all of this machine's). Returns a :class:`GridReport`; failed trials are in ``report.failed`` by name and
     do not stop the others. In process, the trials run with ``cpus_per_trial`` torch threads, as on Ray: both
-    runners then give the same numbers (and on small CPU machines one thread per model is often the faster:
-    an LSTM step here takes ~10x longer with two threads than with one)."""
+    runners then give the same numbers. (One thread per trial also keeps trials from oversubscribing the
+    cores: with both cores busy, an LSTM step took 12x longer with two threads than with one.)"""
     started = time.perf_counter()
     dataset = grid.load_data()  # writes the default data file / fits the simulator once, before any worker
     trials = grid.trials()
