@@ -221,34 +221,29 @@ def _write_pickle(obj, path: Path) -> Path:
     return path
 
 
+#: MMSA layouts: story seed offset, dims (text, audio, vision), lengths, aligned, text_bert, COVAREP -inf, CH-SIMS
+#: labels, id prefix, file name under the root
+_MMSA_LAYOUTS = {
+    "mmsa_mosei": (0, (768, 74, 35), (50, 50, 50), True, True, True, False, "mosei", "aligned_50.pkl"),
+    "mmsa_mosi": (1, (768, 5, 20), (50, 375, 500), False, False, False, False, "mosi", "unaligned_50.pkl"),
+    "mmsa_mosi_aligned": (6, (768, 5, 20), (50, 50, 50), True, True, False, False, "mosi", "aligned_50.pkl"),
+    "mmsa_sims": (2, (768, 33, 709), (39, 400, 55), False, True, False, True, "video_", "SIMS/unaligned_39.pkl"),
+}
+
+
 def write_format(name: str, root: Path, seed: int = 7, sizes=SIZES) -> Path:
     """Write format ``name`` under ``root`` with ``sizes`` = (train, valid, test) utterances; returns the path to
     give ``DATA_PATH`` (a file or a folder). The same ``seed`` and sizes give the same bytes."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     splits = dict(zip(("train", "valid", "test"), sizes))
-    if name == "mmsa_mosei":
-        story = _Story(seed, 768)
-        data = {s: _mmsa_split(story, n, dims=(768, 74, 35), lens=(50, 50, 50), aligned=True, text_bert=True,
-                               neg_inf=True, sims=False, ids_prefix=f"mosei{s[:2]}") for s, n in splits.items()}
-        return _write_pickle(data, root / "aligned_50.pkl")
-    if name == "mmsa_mosi":
-        story = _Story(seed + 1, 768)
-        data = {s: _mmsa_split(story, n, dims=(768, 5, 20), lens=(50, 375, 500), aligned=False, text_bert=False,
-                               neg_inf=False, sims=False, ids_prefix=f"mosi{s[:2]}") for s, n in splits.items()}
-        return _write_pickle(data, root / "unaligned_50.pkl")
-    if name == "mmsa_mosi_aligned":
-        story = _Story(seed + 6, 768)
-        data = {s: _mmsa_split(story, n, dims=(768, 5, 20), lens=(50, 50, 50), aligned=True, text_bert=True,
-                               neg_inf=False, sims=False, ids_prefix=f"mosi{s[:2]}") for s, n in splits.items()}
-        return _write_pickle(data, root / "aligned_50.pkl")
-    if name == "mmsa_sims":
-        story = _Story(seed + 2, 768)
-        data = {s: _mmsa_split(story, n, dims=(768, 33, 709), lens=(39, 400, 55), aligned=False, text_bert=True,
-                               neg_inf=False, sims=True, ids_prefix=f"video_{s[:2]}") for s, n in splits.items()}
-        sims_dir = root / "SIMS"
-        sims_dir.mkdir(exist_ok=True)
-        return _write_pickle(data, sims_dir / "unaligned_39.pkl")
+    if name in _MMSA_LAYOUTS:
+        offset, dims, lens, aligned, text_bert, neg_inf, sims, prefix, file = _MMSA_LAYOUTS[name]
+        story = _Story(seed + offset, 768)
+        data = {s: _mmsa_split(story, n, dims=dims, lens=lens, aligned=aligned, text_bert=text_bert, neg_inf=neg_inf,
+                               sims=sims, ids_prefix=f"{prefix}{s[:2]}") for s, n in splits.items()}
+        (root / file).parent.mkdir(parents=True, exist_ok=True)
+        return _write_pickle(data, root / file)
     if name in ("mult_mosei", "mult_iemocap"):
         iemocap = name == "mult_iemocap"
         story = _Story(seed + 3 + iemocap, 300)
