@@ -265,7 +265,7 @@ def head_to_head_data(data_path=None, *, quick: bool, seed: int = 7, root=None):
     path = annotator_mosi(root, seed=seed, sizes=HEAD_TO_HEAD_QUICK_SIZES if quick else MOSI_SIZES)
     import warnings
 
-    with warnings.catch_warnings():  # the file has no simulated text by design: load_dataset fits it and says so
+    with warnings.catch_warnings():  # no simulated text by design: load_dataset fits it; its warning is noise here
         warnings.filterwarnings("ignore", message=".*has no simulated text")
         return load_dataset(path, quick=False, metric_dataset="mosei")  # MOSI and MOSEI share one metric set
 

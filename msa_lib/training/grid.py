@@ -80,7 +80,6 @@ class TrialResult:
     histories: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     predictions: dict = field(default_factory=dict)
-    best_epochs: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -129,17 +128,10 @@ class Grid:
 
     # -- what the experiment is -------------------------------------------------------------------------
     def default_methods(self) -> tuple[str, ...]:
-        if self.experiment == "missing_text":
-            from .sdumc import EVAL_METHODS
+        """The experiment's methods, as :data:`msa_lib.training.experiments.EXPERIMENTS` lists them."""
+        from .experiments import EXPERIMENTS
 
-            return tuple(EVAL_METHODS)
-        if self.experiment == "head_to_head":
-            from .baselines import HEAD_TO_HEAD_METHODS
-
-            return tuple(HEAD_TO_HEAD_METHODS)
-        from .corrkd import ABLATION_METHODS, MAIN_METHODS
-
-        return ("teacher", *MAIN_METHODS, *ABLATION_METHODS, "corrkd_rcd_kl", "corrkd_zero_missing")
+        return tuple(EXPERIMENTS[self.experiment].methods())
 
     def sdumc_config(self):
         from .sdumc import SDUMCTrainConfig
@@ -246,9 +238,7 @@ class Grid:
         """Train (or load) the trial's model and, for chapters 04 and 07, evaluate it on the test split; store the
         result (atomically) and return it."""
         dataset = self.load_data()
-        started = time.perf_counter()
         result = getattr(self, f"_{self.experiment}_trial")(trial, dataset)
-        result.seconds = result.seconds or {(trial.method, trial.seed): time.perf_counter() - started}
         path = self.trial_path(trial, dataset)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -267,8 +257,7 @@ class Grid:
         rows, fits = run_missing_text_experiment(dataset, seeds=[trial.seed], quick=self.quick, methods=methods,
                                                  device=self.device, config=self.sdumc_config(), checkpoint=True,
                                                  predictions=predictions, seconds=seconds)
-        return TrialResult(trial.name, rows, dict(fits), seconds, predictions,
-                           {f"{m}/{s}": f.best_epoch for (m, s), f in fits.items()})
+        return TrialResult(trial.name, rows, dict(fits), seconds, predictions)
 
     def _head_to_head_trial(self, trial: Trial, dataset) -> TrialResult:
         from .baselines import run_head_to_head
@@ -290,9 +279,7 @@ class Grid:
             _, history = train_student(trial.method, dataset, teacher, trial.seed, self.quick, config,
                                        checkpoint_dir=True)
         key = (trial.method if trial.variant is None else f"{trial.method}/{trial.variant}", trial.seed)
-        best = (history or {}).get("best_epoch") if isinstance(history, dict) else getattr(history, "best_epoch", None)
-        return TrialResult(trial.name, [], {key: history}, {key: time.perf_counter() - started}, {},
-                           {f"{key[0]}/{key[1]}": best})
+        return TrialResult(trial.name, [], {key: history}, {key: time.perf_counter() - started})
 
     # -- the file ---------------------------------------------------------------------------------------
     def write(self, results: Sequence[TrialResult], dataset, *, command: str, wall_seconds: float,
@@ -344,7 +331,7 @@ def _trial_task(grid: Grid, trial: Trial, threads: int, *prerequisites):
     Ray hands over only once they have finished)."""
     import torch
 
-    torch.set_num_threads(max(1, int(threads)))
+    torch.set_num_threads(threads)
     return grid.run_trial(trial)
 
 
@@ -387,7 +374,7 @@ def _run_in_process(grid: Grid, todo: Sequence[Trial], threads: int, retries: in
                     result = grid.run_trial(t)
                     break
                 except Exception as err:  # noqa: BLE001 - reported by name, the grid goes on
-                    error = f"{type(err).__name__}: {err}".splitlines()[0]
+                    error = _error_text(err)
             finished(t.name, result, error)
     finally:
         torch.set_num_threads(before)
@@ -461,19 +448,19 @@ def run_grid(grid: Grid, *, use_ray: bool = True, address: str | None = None, nu
             if own:
                 ray.shutdown()
     bar.close()
-    ordered = [results[t.name] for t in trials if t.name in results]
+    ordered = {t.name: results[t.name] for t in trials if t.name in results}  # the grid's order
     wall = time.perf_counter() - started
     path = None
     if write and ordered:
         command = command or ("python -m msa_lib.training.grid " + " ".join(sys.argv[1:])).strip()
-        path = grid.write(ordered, dataset, command=command, wall_seconds=wall, failed=failed)
+        path = grid.write(list(ordered.values()), dataset, command=command, wall_seconds=wall, failed=failed)
     if progress:
         print(f"[grid] {grid.experiment}: {len(ran)} trials run, {len(trials) - len(todo)} loaded, {len(failed)} "
               f"failed in {wall:.0f} s" + (f"; wrote {path}" if path else ""), flush=True)
         if grid.experiment == "corrkd" and not failed:
             print("[grid] every model of chapter 05 is trained: make results/corrkd.json with "
                   "papermill notebooks/05_corrkd.ipynb out.ipynb --cwd notebooks -p QUICK False", flush=True)
-    return GridReport({t.name: results[t.name] for t in trials if t.name in results}, failed, ran, path, wall)
+    return GridReport(ordered, failed, ran, path, wall)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
