@@ -30,7 +30,7 @@ export PYTHONHASHSEED ?= 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv test test-unit test-notebooks test-browser book vendor student chromium system-packages \
-        sync-url constraints clean clean-book
+        sync format sync-url constraints clean clean-book
 
 help:
 	@echo "make book        build the executed book (quick mode) into $(BOOK_HTML)"
@@ -38,9 +38,11 @@ help:
 	@echo "make test-unit   unit tests only (no notebooks, no browser)"
 	@echo "make test-notebooks   the notebooks only, through papermill"
 	@echo "make test-browser     load the built book in headless Chromium (after make book)"
-	@echo "make student     generate student versions of the notebooks into build/student/"
+	@echo "make student     release the student versions with nbgrader (build/nbgrader, copies in build/student/)"
 	@echo "make venv        create/update $(VENV) (torch: $(TORCH_SPEC))"
 	@echo "make system-packages  apt-get chromium and espeak-ng when missing (browser tests, chapter 06)"
+	@echo "make sync        carry an edit of a chapter's .md or .ipynb to its pair (jupytext --sync)"
+	@echo "make format      ruff-format the chapters' code cells (88 columns), then sync"
 	@echo "make sync-url    rewrite badges, install cells and msa_lib.REPO_URL from _config.yml"
 	@echo "make clean       remove _build/ and build/ (keeps $(VENV))"
 
@@ -97,8 +99,12 @@ vendor: $(STAMP)
 	@"$(PY)" scripts/fetch_vendor_js.py
 
 # ---------------------------------------------------------------------------------------------------- tests
+# BOOK_REUSE=1: the chapters' executions are stored for `make book BOOK_REUSE=1` (scripts/book_cache.py; CI).
+BOOK_REUSE ?= 0
+BOOK_CACHE := $(CURDIR)/_build/.jupyter_cache
 test: $(STAMP)
 	@start=$$(date +%s); \
+	$(if $(filter 1,$(BOOK_REUSE)),export MSA_BOOK_CACHE="$(BOOK_CACHE)";) \
 	rc=0; MPLBACKEND=$${MPLBACKEND:-Agg} "$(PY)" -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	echo ">> make test: pytest exit $$rc in $$(( $$(date +%s) - start )) s"; exit $$rc
 
@@ -127,6 +133,7 @@ BOOK_TIMEOUT ?= $(if $(filter 0,$(MSA_QUICK)),0,900)
 BOOK_SCRATCH := $(CURDIR)/_build/scratch
 book: $(STAMP) vendor
 	@start=$$(date +%s); \
+	MSA_BOOK_CACHE="$(BOOK_CACHE)" "$(PY)" scripts/book_cache.py $(if $(filter 1,$(BOOK_REUSE)),check,clear); \
 	build() { rm -rf _build/html _build/jupyter_execute "$(BOOK_SCRATCH)"; \
 	  MSA_CHECKPOINT_DIR="$(BOOK_SCRATCH)/checkpoints" MSA_QUICK_RESULTS_DIR="$(BOOK_SCRATCH)/results-quick" \
 	  MSA_CACHE_DIR="$${MSA_CACHE_DIR:-$(BOOK_SCRATCH)/cache}" \
@@ -143,8 +150,21 @@ book: $(STAMP) vendor
 	echo ""; \
 	echo ">> book built in $$secs s (MSA_QUICK=$(MSA_QUICK)): $$(pwd)/$(BOOK_HTML)/index.html"
 
+# Student versions: the real `nbgrader generate_assignment`, one assignment per chapter, in an nbgrader course
+# folder (STUDENT_COURSE: only source/<chapter> and release/<chapter> are rewritten); see book/instructors.md.
+STUDENT_COURSE ?= build/nbgrader
 student: $(STAMP)
-	"$(PY)" scripts/make_student_versions.py --out build/student
+	"$(PY)" scripts/student_versions.py --course "$(STUDENT_COURSE)" --out build/student
+
+# Chapters are jupytext pairs (notebooks/NN_topic.md + .ipynb): carry an edit of either file to the other.
+sync: $(STAMP)
+	"$(VENV)/bin/jupytext" --sync notebooks/[0-9][0-9]_*.ipynb
+
+# ruff formats the chapters' code cells (88 columns, notebooks/ruff.toml), then the pairs are synced again.
+format: $(STAMP)
+	"$(VENV)/bin/jupytext" --sync notebooks/[0-9][0-9]_*.ipynb
+	"$(VENV)/bin/ruff" format notebooks/[0-9][0-9]_*.ipynb
+	"$(VENV)/bin/jupytext" --sync notebooks/[0-9][0-9]_*.ipynb
 
 sync-url: $(STAMP)
 	"$(PY)" scripts/sync_repo_url.py

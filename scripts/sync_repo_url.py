@@ -66,14 +66,18 @@ def load_repo(config: Path = ROOT / "_config.yml") -> Repo:
 
 
 def notebook_files(root: Path = ROOT) -> list[Path]:
-    """Every notebook a reader may open in Colab: notebooks/*.ipynb and book/**/*.ipynb."""
-    files = sorted((root / "notebooks").glob("*.ipynb")) + sorted((root / "book").rglob("*.ipynb"))
+    """Every notebook a reader may open in Colab, and each chapter's MyST twin (``notebooks/*.md``: a badge in
+    it names the paired ``.ipynb``): notebooks/*.ipynb, notebooks/*.md and book/**/*.ipynb."""
+    files = (sorted((root / "notebooks").glob("*.ipynb")) + sorted((root / "notebooks").glob("[0-9][0-9]_*.md"))
+             + sorted((root / "book").rglob("*.ipynb")))
     return [f for f in files if ".ipynb_checkpoints" not in f.parts]
 
 
 def rewrite_notebook(text: str, relpath: str, repo: Repo) -> str:
-    """Badge -> this notebook's own Colab URL; install spec -> git+<repo url>."""
-    text = _COLAB.sub(repo.colab_url(relpath), text)
+    """Badge -> this notebook's own Colab URL (a chapter's ``.md`` names its ``.ipynb``); install spec ->
+    git+<repo url>."""
+    text = _COLAB.sub(repo.colab_url(relpath.removesuffix(".md") + ".ipynb" if relpath.endswith(".md")
+                                      else relpath), text)
     return _GIT_INSTALL.sub(repo.pip_spec, text)
 
 

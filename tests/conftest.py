@@ -70,19 +70,33 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
     for name, secs in NOTEBOOK_SECONDS.items():
         terminalreporter.write_line(f"{secs:7.1f} s  {name}")
     terminalreporter.write_line(f"{sum(NOTEBOOK_SECONDS.values()):7.1f} s  total")
+    if BOOK_CACHE_STORED:
+        kept = sorted(k for k, v in BOOK_CACHE_STORED.items() if v)
+        missed = sorted(k for k, v in BOOK_CACHE_STORED.items() if not v)
+        terminalreporter.write_line(f"stored for the book build ({os.environ.get('MSA_BOOK_CACHE')}): {len(kept)} "
+                                    f"chapter(s)" + (f"; not stored (cells did not match): {missed}" if missed else ""))
 
 
 # ------------------------------------------------------------------------------------ running notebooks
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 def run_notebook(path: Path, out_path: Path, *, cwd: Path | None = None, parameters: dict | None = None,
-                 name: str | None = None, describe=None) -> None:
+                 name: str | None = None, describe=None, for_book: Path | None = None,
+                 allow_tagged_errors: bool = False) -> None:
     """Execute ``path`` with papermill (venv kernel ``python3``, QUICK=True) into ``out_path``.
 
     Fails the calling test with the failing cell's number, its source and the traceback, instead of
     papermill's long exception. ``cwd`` defaults to the notebook's own folder (as the book build does).
     ``describe(code_ordinal) -> str`` may say which part of a composed notebook a failing cell belongs to
     (``code_ordinal``: the failing cell's position among the input notebook's code cells).
+
+    ``allow_tagged_errors``: cells tagged ``raises-exception`` may end in an error (nbclient goes on after them;
+    papermill still raises at the end, which is caught here); any other error fails the test. The caller checks
+    the tagged cells' outputs itself (tests/test_notebooks.py: the student version's autograder cells must fail).
+
+    ``for_book``: the committed chapter this run executes (default parameters only). When ``MSA_BOOK_CACHE`` names
+    a folder (``make test BOOK_REUSE=1``, CI), the kernel draws figures with the book's inline backend and the
+    chapter's outputs are stored there for the book build to reuse (``scripts/book_cache.py``).
     """
     import time
 
@@ -91,6 +105,10 @@ def run_notebook(path: Path, out_path: Path, *, cwd: Path | None = None, paramet
 
     params = {"QUICK": True}
     params.update(parameters or {})
+    book_cache = _book_cache() if for_book is not None and not parameters else None
+    backend = os.environ.get("MPLBACKEND")
+    if book_cache is not None:  # the kernel inherits it; this process's matplotlib has chosen its backend already
+        os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     start = time.perf_counter()
     try:
         pm.execute_notebook(
@@ -105,20 +123,65 @@ def run_notebook(path: Path, out_path: Path, *, cwd: Path | None = None, paramet
         )
     except pm.PapermillExecutionError as err:
         nb = nbformat.read(out_path, as_version=4) if out_path.exists() else None
-        source = ""
+        source, unexpected = "", nb is None
         if nb is not None:
             # papermill adds an injected-parameters cell and error banners: count only the original code cells
             code = [c for c in nb.cells
                     if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
             for ordinal, cell in enumerate(code):
-                if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-                    where = f" in {describe(ordinal)}" if describe else ""
-                    source = f"code cell {ordinal}{where} (execution count {err.exec_count}):\n{cell.source}"
-                    break
-        pytest.fail(
-            f"{path.name} failed at {source or f'execution count {err.exec_count}'}\n\n"
-            f"{err.ename}: {err.evalue}\n\n" + _ANSI.sub("", "\n".join(err.traceback[-12:])),
-            pytrace=False,
-        )
+                errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+                if not errors or (allow_tagged_errors and "raises-exception" in cell.metadata.get("tags", [])):
+                    continue
+                where = f" in {describe(ordinal)}" if describe else ""
+                source = f"code cell {ordinal}{where} (execution count {cell.get('execution_count')}):\n{cell.source}"
+                err.ename, err.evalue, err.traceback = errors[0].ename, errors[0].evalue, errors[0].traceback
+                unexpected = True
+                break
+        if unexpected or not allow_tagged_errors:
+            pytest.fail(
+                f"{path.name} failed at {source or f'execution count {err.exec_count}'}\n\n"
+                f"{err.ename}: {err.evalue}\n\n" + _ANSI.sub("", "\n".join(err.traceback[-12:])),
+                pytrace=False,
+            )
     finally:
         NOTEBOOK_SECONDS[name or path.name] = time.perf_counter() - start
+        if book_cache is not None:
+            os.environ["MPLBACKEND"] = backend or "Agg"
+    if book_cache is not None:
+        stored = book_cache.store(for_book, nbformat.read(out_path, as_version=4))
+        BOOK_CACHE_STORED[for_book.name] = stored
+
+
+#: chapter -> stored in the book's cache (True) or not (cells could not be matched: the book executes it)
+BOOK_CACHE_STORED: dict[str, bool] = {}
+_BOOK_CACHE_STARTED: list = []
+
+
+def _book_cache():
+    """``scripts/book_cache.py`` when ``MSA_BOOK_CACHE`` is set (emptied and stamped once per session), else None."""
+    if not os.environ.get("MSA_BOOK_CACHE"):
+        return None
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import book_cache
+
+    if not _BOOK_CACHE_STARTED:
+        _BOOK_CACHE_STARTED.append(book_cache.start())
+    return book_cache
+
+
+# ------------------------------------------------------------------------------------ student versions
+def student_versions_module():
+    """``scripts/student_versions.py`` (nbgrader releases of the chapters), imported."""
+    if str(REPO_ROOT / "scripts") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import student_versions
+
+    return student_versions
+
+
+@pytest.fixture(scope="session")
+def released_notebooks(tmp_path_factory) -> dict[str, Path]:
+    """Every chapter's student version, released once per session (about 10 s for all) by the real
+    ``nbgrader generate_assignment`` (``scripts/student_versions.py``, as ``make student`` does) into a
+    temporary course folder: ``{chapter stem: released notebook}``."""
+    return student_versions_module().release(course=tmp_path_factory.mktemp("nbgrader-course"), out=None)

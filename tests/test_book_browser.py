@@ -1,5 +1,6 @@
-"""The built book works in a real browser, offline: widgets render, maths renders, no console errors, and no
-page fetches anything from outside the book.
+"""The built book works in a real browser, offline: widgets render, maths renders, no console errors, no
+page fetches anything from outside the book, and the chapters' explorers answer their controls with no kernel
+(their views are precomputed by the build and switched in the page: msa_lib.viz.explorer).
 
 Headless Chromium (Debian's ``chromium``; ``make chromium`` installs it) is driven through the DevTools protocol
 (``websocket-client``) while a local HTTP server serves ``_build/html``. For every page we record console errors,
@@ -34,6 +35,8 @@ HTML = REPO_ROOT / "_build" / "html"
 REQUIRE = os.environ.get("MSA_REQUIRE_BOOK") == "1"
 #: notebooks whose pages must show interactive widgets (the explorers of chapters 1, 2 and 5)
 WIDGET_CHAPTERS = ("01_", "02_", "05_")
+#: CSS class of a precomputed explorer (msa_lib.viz.explorer.DOM_CLASS; not imported: no msa_lib needed here)
+EXPLORER_CLASS = "msa-explorer"
 CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--no-default-browser-check", "--disable-sync",
@@ -259,3 +262,122 @@ def test_widgets_render_in_the_static_pages(browser):
             f"(console: {info['console'][:3]})"
         )
         assert not info["console"], f"{page.name}: console errors {info['console'][:5]}"
+
+
+# ------------------------------------------------------------------------------ explorers without a kernel
+#: what each precomputed explorer shows: per explorer, a fingerprint of its visible images (bytes of the blob,
+#: FNV-1a) and HTML views; "" while an image has not loaded. It first waits for two animation frames: the
+#: widgets' layout messages (lumino) are processed at the next frame, and a control moved again before that
+#: can find the view they were posted to already gone (a console error no reader, one move per frame at
+#: most, can cause)
+_SHOWN_JS = """(async () => {
+  await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+  const out = [];
+  for (const box of document.querySelectorAll('.%s')) {
+    const parts = [];
+    for (const img of box.querySelectorAll('img')) {
+      if (!img.complete || img.naturalWidth === 0) { parts.push(''); continue; }
+      const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+      let h = 2166136261;
+      for (const b of bytes) { h = Math.imul(h ^ b, 16777619) >>> 0; }
+      parts.push(`img ${img.naturalWidth}x${img.naturalHeight} ${bytes.length} ${h}`);
+    }
+    for (const e of box.querySelectorAll('.widget-html-content')) { parts.push(e.innerHTML); }
+    out.push(parts.includes('') ? '' : parts.join(' | '));
+  }
+  return out;
+})()""" % EXPLORER_CLASS
+
+#: move control k of explorer i one step (+1 or -1), as a reader would: a <select> changed (and its change
+#: event), a slider handle given an arrow key, a toggle button clicked; returns what was done
+_MOVE_JS = """((i, k, step) => {
+  const box = document.querySelectorAll('.%s')[i];
+  const control = box.querySelector('.widget-hbox').children[k];
+  const select = control.querySelector('select');
+  if (select) {
+    const n = select.options.length;
+    select.selectedIndex = (select.selectedIndex + step + n) %% n;
+    select.dispatchEvent(new Event('change', {bubbles: true}));
+    return 'select ' + select.value;
+  }
+  const handle = control.querySelector('.noUi-handle');
+  if (handle) {
+    const key = step > 0 ? 'ArrowRight' : 'ArrowLeft';
+    handle.focus();
+    handle.dispatchEvent(new KeyboardEvent('keydown', {key: key, keyCode: step > 0 ? 39 : 37,
+                                                       which: step > 0 ? 39 : 37, bubbles: true}));
+    return 'slider ' + handle.getAttribute('aria-valuenow');
+  }
+  const buttons = Array.from(control.querySelectorAll('button'));
+  if (buttons.length) {
+    const now = buttons.findIndex(b => b.classList.contains('mod-active'));
+    const next = buttons[(now + step + buttons.length) %% buttons.length];
+    next.click();
+    return 'button ' + next.textContent;
+  }
+  return null;
+})""" % EXPLORER_CLASS
+
+
+def _evaluate_async(cdp: CDP, expression: str):
+    result = cdp.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True},
+                      session=True)
+    if "exceptionDetails" in result:
+        raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
+    return result.get("result", {}).get("value")
+
+
+def _shown(cdp: CDP, previous: list[str] | None = None, timeout: float = 15) -> list[str]:
+    """What the explorers show, once every image has loaded (and, given ``previous``, once it changed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = _evaluate_async(cdp, _SHOWN_JS) or []
+        if shown and all(shown) and (previous is None or shown != previous):
+            return shown
+        if time.monotonic() > deadline:
+            return shown
+        time.sleep(0.2)
+
+
+def test_explorers_switch_views_in_the_static_pages(browser):
+    """In each widget chapter's page, every precomputed explorer answers each of its controls: moving the
+    control one step shows another view, moving it back shows the first one again, with no kernel."""
+    ws_url, base = browser
+    pages = [p for c in WIDGET_CHAPTERS for p in sorted((HTML / "notebooks").glob(f"{c}*.html"))]
+    if not pages:
+        _unavailable(f"no chapter page of {WIDGET_CHAPTERS} in {HTML / 'notebooks'}")
+    for page in pages:
+        assert EXPLORER_CLASS in page.read_text(), f"{page.name}: no precomputed explorer in the page's widget state"
+        cdp = CDP(ws_url)
+        try:
+            cdp.call("Page.navigate", {"url": base + page.relative_to(HTML).as_posix()}, session=True)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and cdp.evaluate("document.readyState") != "complete":
+                time.sleep(0.2)
+            deadline = time.monotonic() + 30
+            count = f"document.querySelectorAll('.{EXPLORER_CLASS}').length"
+            while time.monotonic() < deadline and not cdp.evaluate(count):
+                time.sleep(0.25)
+            first = _shown(cdp)
+            assert first and all(first), f"{page.name}: the explorers did not render their first view ({first})"
+            for i in range(len(first)):
+                n_controls = cdp.evaluate(f"document.querySelectorAll('.{EXPLORER_CLASS}')[{i}]"
+                                          ".querySelector('.widget-hbox').children.length")
+                assert n_controls, f"{page.name}: explorer {i} has no controls"
+                for k in range(n_controls):
+                    before = _shown(cdp)
+                    moved = cdp.evaluate(f"{_MOVE_JS}({i}, {k}, 1)")
+                    assert moved, f"{page.name}: explorer {i}, control {k}: not a select, a slider or buttons"
+                    after = _shown(cdp, before)
+                    assert after[i] != before[i], f"{page.name}: explorer {i} shows the same view after '{moved}'"
+                    assert all(a == b for j, (a, b) in enumerate(zip(after, before)) if j != i), (
+                        f"{page.name}: moving explorer {i} changed another explorer")
+                    cdp.evaluate(f"{_MOVE_JS}({i}, {k}, -1)")
+                    back = _shown(cdp, after)
+                    assert back == before, f"{page.name}: explorer {i}, control {k} moved back: not the first view"
+            cdp.pump(0.5)
+            errors = [e for e in cdp.events if e.get("method") == "Runtime.exceptionThrown"
+                      or (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") == "error")]
+            assert not errors, f"{page.name}: errors while using the explorers: {errors[:3]}"
+        finally:
+            cdp.close()

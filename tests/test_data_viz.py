@@ -56,9 +56,16 @@ def test_figures_and_stats(ds, batch):
 
 
 def test_explorer_widget(ds):
-    w = vdata.missingness_explorer(ds["test"])
+    # live: an ipywidgets.interactive (needs a kernel)
+    w = vdata.missingness_explorer(ds["test"], live=True)
     names = [c.description for c in w.children[:4]]
     assert names == ["sample", "condition", "missing rate", "seed"]
     assert w.children[0].max == 19
     assert set(w.children[1].options) >= {"complete", "text_missing", "only_text", "frame_missing"}
+    # precomputed (the default): samples x the static conditions, switched in the browser
+    box = vdata.missingness_explorer(ds["test"], samples=(0, 5, 99))
+    assert [c.description for c in box.children[0].children] == ["sample", "condition"]
+    assert box.controls["index"].options == (0, 5)  # 99 is not in the split
+    assert len(box.views) == 2 * len(vdata.EXPLORER_STATIC_CONDITIONS)
+    assert {s["condition"] for s in box.settings} >= {"text_missing", "only_text", "frame_missing_0.7"}
     plt.close("all")

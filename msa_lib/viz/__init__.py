@@ -3,6 +3,10 @@
 One module per notebook topic; :mod:`msa_lib.viz.data` draws the data chapter's figures (label
 distributions, lengths, feature heat maps, simulated vs real text, missingness patterns) and builds its
 interactive explorer. Import the module you need, e.g. ``from msa_lib.viz import data as vdata``.
+
+:mod:`msa_lib.viz.explorer` builds the chapters' explorers: by default every view of a small grid of
+settings is drawn when the cell runs and the controls switch between them in the browser (so they work
+in the static book too); ``live=True`` gives the ``ipywidgets.interactive`` version for a kernel.
 """
 
 

@@ -6,7 +6,7 @@
 * :func:`corrkd_table` — the paper's table: methods × conditions, mean ± std over seeds, with the
   "Avg." over the six missing conditions;
 * :func:`plot_metric_vs_rate`, :func:`missing_rate_widget` — a metric versus the frame-missing rate
-  (static, and interactive over results already computed);
+  (static, and a widget over results already computed: precomputed for the static book, or live);
 * :func:`plot_mrm_batch` — what Modality Random Missing does to a training batch;
 * :func:`plot_condition_bars`, :func:`plot_learning_curves`.
 
@@ -301,28 +301,38 @@ def plot_f1_and_mae_vs_rate(rows: Sequence[Mapping], methods: Sequence[str] | No
 
 
 def missing_rate_widget(rows: Sequence[Mapping], methods: Sequence[str] | None = None,
-                        metrics: Sequence[str] = ("Non0_F1_score", "Has0_F1_score", "Non0_acc_2", "Mult_acc_7", "MAE", "Corr")):
-    """Interactive "metric versus missing rate" over results already computed (no training):
-    a metric drop-down and a method multi-select redraw :func:`plot_metric_vs_rate`. Pass the data set's
-    own ``metrics`` (``msa_lib.metrics.metric_keys(dataset.metric_dataset)``) for CH-SIMS or IEMOCAP."""
+                        metrics: Sequence[str] = ("Non0_F1_score", "Has0_F1_score", "Non0_acc_2", "Mult_acc_7", "MAE", "Corr"),
+                        *, live: bool = False):
+    """"Metric versus missing rate" over results already computed (no training): a metric drop-down
+    redraws :func:`plot_metric_vs_rate` for ``methods``. Pass the data set's own ``metrics``
+    (``msa_lib.metrics.metric_keys(dataset.metric_dataset)``) for CH-SIMS or IEMOCAP.
+
+    By default the figures of every metric are precomputed (:func:`msa_lib.viz.explorer.explorer`) and the
+    drop-down switches between them in the browser, so the widget also works in the static book. With
+    ``live=True``, an ``ipywidgets.interactive`` widget (needs a kernel) that also has a method
+    multi-select."""
     import ipywidgets as widgets
+
+    from .explorer import explorer
 
     plt = _plt()
     all_methods = list(dict.fromkeys(r["method"] for r in rows))
     chosen = [m for m in (methods or all_methods) if m in all_methods]
     metrics = list(metrics)
 
-    def draw(metric, methods):
+    def draw(metric, methods=tuple(chosen)):
         fig, ax = plt.subplots(figsize=(6.5, 4))
         plot_metric_vs_rate(rows, metric, list(methods), scale=metric_scale(metric), ax=ax)
-        plt.show()
+        fig.tight_layout()
+        return fig
 
-    return widgets.interactive(
-        draw,
-        metric=widgets.Dropdown(options=metrics, value=metrics[0], description="metric"),
-        methods=widgets.SelectMultiple(options=all_methods, value=tuple(chosen), description="methods",
-                                       rows=min(8, len(all_methods))),
-    )
+    if live:
+        return explorer(draw, None, live=True, live_controls={
+            "metric": widgets.Dropdown(options=metrics, value=metrics[0], description="metric"),
+            "methods": widgets.SelectMultiple(options=all_methods, value=tuple(chosen), description="methods",
+                                              rows=min(8, len(all_methods))),
+        })
+    return explorer(draw, {"metric": widgets.Dropdown(options=metrics, description="metric")})
 
 
 def plot_condition_bars(rows: Sequence[Mapping], metric: str = "Non0_F1_score", methods: Sequence[str] | None = None,

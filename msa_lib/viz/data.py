@@ -282,23 +282,44 @@ def show_condition(split, index: int = 0, condition: str = "complete", missing_r
     return fig
 
 
-def missingness_explorer(split, max_index: int | None = None):
-    """An ``ipywidgets.interactive`` explorer: sample, condition, missing rate, seed → :func:`show_condition`.
+#: the conditions of the precomputed explorer: the named ones, and frame_missing at two rates
+EXPLORER_STATIC_CONDITIONS = [
+    *[c for c in EXPLORER_CONDITIONS if c != "frame_missing"],
+    "frame_missing_0.3",
+    "frame_missing_0.7",
+]
 
-    Returns the widget (display it as the last expression of a cell). The rate slider only matters for
-    the ``"frame_missing"`` condition.
+
+def missingness_explorer(split, max_index: int | None = None, *, live: bool = False,
+                         samples: Sequence[int] = (0, 1, 2), seed: int = 0):
+    """An explorer of :func:`show_condition`: pick a sample and a condition.
+
+    By default the views are precomputed (:func:`msa_lib.viz.explorer.explorer`): ``samples`` ×
+    :data:`EXPLORER_STATIC_CONDITIONS` (frame_missing at rates 0.3 and 0.7), drawn with ``seed``; the
+    controls switch views in the browser, so the explorer also works in the static book. With
+    ``live=True``, an ``ipywidgets.interactive`` explorer (needs a kernel): any sample up to
+    ``max_index``, any condition, a missing-rate slider (it only matters for ``"frame_missing"``) and
+    a seed. Returns the widget (display it as the last expression of a cell).
     """
     import ipywidgets as widgets
 
-    def draw(index, condition, missing_rate, seed):
-        show_condition(split, index, condition, missing_rate, seed)
-        plt.show()
+    from .explorer import explorer
+
+    def render(index, condition, missing_rate=0.3, seed=seed):
+        return show_condition(split, index, condition, missing_rate, seed)
 
     n = len(split) - 1 if max_index is None else min(max_index, len(split) - 1)
-    return widgets.interactive(
-        draw,
-        index=widgets.IntSlider(value=0, min=0, max=n, description="sample"),
-        condition=widgets.Dropdown(options=EXPLORER_CONDITIONS, value="complete", description="condition"),
-        missing_rate=widgets.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.05, description="missing rate"),
-        seed=widgets.IntText(value=0, description="seed"),
-    )
+    if live:
+        return explorer(render, None, live=True, live_controls={
+            "index": widgets.IntSlider(value=0, min=0, max=n, description="sample"),
+            "condition": widgets.Dropdown(options=EXPLORER_CONDITIONS, value="complete",
+                                          description="condition"),
+            "missing_rate": widgets.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.05,
+                                                description="missing rate"),
+            "seed": widgets.IntText(value=seed, description="seed"),
+        })
+    samples = [i for i in samples if 0 <= i <= n]
+    return explorer(render, {
+        "index": widgets.SelectionSlider(options=samples, description="sample"),
+        "condition": widgets.Dropdown(options=EXPLORER_STATIC_CONDITIONS, description="condition"),
+    })

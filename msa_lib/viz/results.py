@@ -164,3 +164,132 @@ def headline_table(source: ResultsSource, methods: Sequence[str] | None = None,
               if (methods is None or r["method"] in methods) and (conditions is None or r["condition"] in conditions)]
     present = [m for m in metrics if all(m in r["metrics"] for r in picked)]
     return results_table(picked, present, digits=digits)
+
+
+# ------------------------------------------------------------------------------------------ chapter run times
+#: ``results/chapter_timings.json``: each chapter's quick-mode run time, written by the notebook tests
+#: (``MSA_RECORD_TIMINGS=1 make test``, tests/test_notebooks.py::test_notebook_runs) and committed.
+CHAPTER_TIMINGS = "chapter_timings.json"
+
+#: What the committed full-mode results files measured of each chapter's full mode:
+#: chapter number -> (results name, ``training_seconds`` keys to add up, or None for the whole run's wall time,
+#: what that covers). A chapter not listed here, or whose file or keys are missing, is "not measured".
+FULL_MODE_TIMES = {
+    "02": ("missing_text", ("teacher/0",), "training the teacher, seed 0 (the rest of the chapter not timed)"),
+    "03": ("missing_text", ("teacher/0", "sdumc/0"),
+           "training the teacher and SDUMC, seed 0 (the rest of the chapter not timed)"),
+    "04": ("missing_text", None, "the whole experiment, every method and seed"),
+    "05": ("corrkd", None, "the whole experiment, every method and seed"),
+    "07": ("head_to_head", None, "the whole experiment, every method and seed"),
+}
+
+
+def duration(seconds: float | None) -> str:
+    """``73.4`` -> ``"1 min 13 s"``; ``None`` -> ``"—"``."""
+    if seconds is None:
+        return "—"
+    seconds = int(round(float(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def machine(environment: dict[str, Any] | None) -> str:
+    """A results file's ``environment`` in a few words: accelerator (or CPU), CPUs, torch."""
+    env = environment or {}
+    device = env.get("cuda_device") or "CPU only"
+    return f"{device}, {env.get('cpus', '?')} CPUs, torch {env.get('torch', '?')}"
+
+
+def load_chapter_timings(path: Path | None = None) -> dict[str, Any] | None:
+    """``results/chapter_timings.json`` (or ``path``) as a dict, or None when it does not exist."""
+    import json
+
+    from ..training.results import results_dir
+
+    path = Path(path) if path is not None else results_dir() / CHAPTER_TIMINGS
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def full_mode_time(chapter: str) -> tuple[str, str]:
+    """What the committed full-mode results file says about chapter ``chapter``'s ("05") full-mode time:
+    ``(duration, what it covers and where it ran)``; ``("not measured", "")`` when nothing recorded it."""
+    import json
+
+    from ..training.results import results_path
+
+    spec = FULL_MODE_TIMES.get(chapter[:2])
+    absent = ("not measured", "")
+    if spec is None:
+        return absent
+    name, keys, what = spec
+    path = results_path(name, quick=False)
+    if not path.is_file():
+        return absent
+    data = json.loads(path.read_text())
+    training = data.get("training_seconds") or {}
+    if keys is None:
+        if data.get("wall_seconds") is None:
+            return absent
+        seconds, detail = data["wall_seconds"], f"wall time of {what}"
+        workers = (data.get("extra") or {}).get("workers")
+        if training:
+            detail += (f" ({duration(sum(training.values()))} of training added up over its {len(training)} runs"
+                       + (f", {workers} at a time" if workers else "") + ")")
+    else:
+        if not all(k in training for k in keys):
+            return absent
+        seconds, detail = sum(training[k] for k in keys), what
+    return duration(seconds), f"{detail}; {machine(data.get('environment'))}; `results/{name}.json`"
+
+
+def chapter_timings_table(path: Path | None = None):
+    """One line per chapter: its quick-mode times from ``results/chapter_timings.json`` (up to the exercises, the
+    solved exercises, the whole test run) and what the full-mode results files measured (:func:`full_mode_time`).
+    Chapters are those of ``notebooks/``; a chapter the timings file lacks shows "—"."""
+    import pandas as pd
+
+    from ..provenance import REPO_ROOT
+
+    timings = (load_chapter_timings(path) or {}).get("chapters", {})
+    stems = sorted({p.stem for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")} | set(timings))
+    records = []
+    for stem in stems:
+        entry = timings.get(stem, {})
+        chapter = entry.get("chapter_seconds")
+        exercises = entry.get("exercises_seconds")
+        records.append({
+            "chapter": stem,
+            "quick: up to the exercises": duration(chapter),
+            "quick: the exercises (solutions)": duration(exercises),
+            "quick: both": duration(None if chapter is None else chapter + (exercises or 0.0)),
+            "quick: test run (wall)": duration(entry.get("wall_seconds")),
+            "full mode": full_mode_time(stem)[0],
+            "full mode: what was timed, where": full_mode_time(stem)[1],
+        })
+    return pd.DataFrame.from_records(records).set_index("chapter")
+
+
+def chapter_timings_note(path: Path | None = None) -> str:
+    """Markdown: where and when the quick-mode times were measured (commit, machine, date), or how to measure
+    them when the file does not exist."""
+    timings = load_chapter_timings(path)
+    how = ("`MSA_RECORD_TIMINGS=1 make test` (or `MSA_RECORD_TIMINGS=1 .venv/bin/pytest tests/test_notebooks.py "
+           "-k test_notebook_runs`) writes them")
+    if not timings or not timings.get("chapters"):
+        return f"*No quick-mode times recorded yet (`results/{CHAPTER_TIMINGS}`):* {how}."
+    groups: dict[tuple, list[str]] = {}
+    for stem, entry in timings["chapters"].items():
+        sha = entry.get("git_commit")
+        commit = (f"commit `{sha[:10]}`" if sha else "an unrecorded commit") + (
+            " with uncommitted changes" if entry.get("git_dirty") else "")
+        key = (commit, machine(entry.get("environment")), (entry.get("created") or "?")[:10])
+        groups.setdefault(key, []).append(stem[:2])
+    lines = [f"- chapter{'s' if len(chapters) > 1 else ''} {', '.join(chapters)}: {commit}, {where}, {date}"
+             for (commit, where, date), chapters in groups.items()]
+    return ("Quick-mode times from `results/" + CHAPTER_TIMINGS + "`, measured by the notebook tests "
+            "(papermill, one kernel per chapter):\n\n" + "\n".join(lines) + f"\n\n{how} again.")

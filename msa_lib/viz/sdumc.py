@@ -2,7 +2,7 @@
 
 * :func:`plot_learning_curves` — training loss and validation MAE per epoch of a :class:`FitResult`;
 * :func:`plot_query_attention` — what the 7 unified-modality queries attend to in one sample;
-* :func:`attention_viewer` — an ipywidgets viewer (pick a sample and a query);
+* :func:`attention_viewer` — an ipywidgets viewer (pick a sample and a query), precomputed or live;
 * :func:`flow_embeddings` / :func:`plot_flow_embeddings` — the fused embeddings of the teacher flow
   (real text) and of the student flow (simulated text), projected on a shared PCA plane;
 * :func:`plot_missing_text_results` — mean ± std over seeds of one metric per method and condition.
@@ -150,17 +150,25 @@ def attention_mass_on_evidence(outputs: Mapping[str, Any], batch: Mapping[str, A
     return out
 
 
-def attention_viewer(model, batch: Mapping[str, Any], split=None, condition: str = "complete"):
-    """An ipywidgets viewer of the UMCA attention: a sample slider and a query dropdown; shows, per
-    modality, the chosen query's attention over the real frames (bars), with evidence frames in red
-    when ``split`` has them (synthetic data). Returns the widget (display it in a notebook)."""
+def attention_viewer(model, batch: Mapping[str, Any], split=None, condition: str = "complete", *,
+                     live: bool = False, samples: Sequence[int] = (0, 1, 2)):
+    """A viewer of the UMCA attention: pick a sample and a query; shows, per modality, the chosen
+    query's attention over the real frames (bars), with evidence frames in red when ``split`` has them
+    (synthetic data).
+
+    By default the views are precomputed (:func:`msa_lib.viz.explorer.explorer`): ``samples`` (indices
+    into ``batch``) × the 7 queries; the controls switch views in the browser, so the viewer also works
+    in the static book. With ``live=True``, an ``ipywidgets.interactive`` viewer over every sample of
+    the batch (needs a kernel). Returns the widget (display it in a notebook)."""
     import ipywidgets as widgets
+
+    from .explorer import explorer
 
     b, out = model_outputs(model, batch, condition)
     n_samples = int(b["label"].shape[0])
     pred = out["pred"].float().cpu().numpy()
 
-    def show(sample: int = 0, query: str = QUERY_NAMES[0]):
+    def draw(sample: int = 0, query: str = QUERY_NAMES[0]):
         q = QUERY_NAMES.index(query)
         fig, axes = plt.subplots(1, 3, figsize=(12, 2.6))
         ev = None
@@ -182,13 +190,18 @@ def attention_viewer(model, batch: Mapping[str, Any], split=None, condition: str
                      f"query '{query}'" + (" — red: sentiment-bearing frames" if ev is not None else ""),
                      fontsize=10)
         fig.tight_layout()
-        plt.show()
+        return fig
 
-    return widgets.interactive(
-        show,
-        sample=widgets.IntSlider(min=0, max=n_samples - 1, value=0, description="sample"),
-        query=widgets.Dropdown(options=list(QUERY_NAMES), value=QUERY_NAMES[0], description="query"),
-    )
+    if live:
+        return explorer(draw, None, live=True, live_controls={
+            "sample": widgets.IntSlider(min=0, max=n_samples - 1, value=0, description="sample"),
+            "query": widgets.Dropdown(options=list(QUERY_NAMES), value=QUERY_NAMES[0], description="query"),
+        })
+    samples = [i for i in samples if 0 <= i < n_samples]
+    return explorer(draw, {
+        "sample": widgets.SelectionSlider(options=samples, description="sample"),
+        "query": widgets.Dropdown(options=list(QUERY_NAMES), description="query"),
+    }, tight=False)  # the figure is laid out to fit (tight_layout): one draw per view, not two
 
 
 @torch.no_grad()
