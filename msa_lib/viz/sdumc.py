@@ -172,7 +172,7 @@ def attention_viewer(model, batch: Mapping[str, Any], split=None, condition: str
         q = QUERY_NAMES.index(query)
         fig, axes = plt.subplots(1, 3, figsize=(12, 2.6))
         ev = None
-        if split is not None and hasattr(split, "evidence_frames"):
+        if split is not None and getattr(split, "evidence", None):  # synthetic data only
             ev = split.evidence_frames(int(b["index"][sample]))
         for ax, m in zip(axes, MODALITIES):
             n = _real_length(b, m, sample)
