@@ -146,7 +146,10 @@ def run_notebook(path: Path, out_path: Path, *, cwd: Path | None = None, paramet
     finally:
         NOTEBOOK_SECONDS[name or path.name] = time.perf_counter() - start
         if book_cache is not None:
-            os.environ["MPLBACKEND"] = backend or "Agg"
+            if backend is None:
+                os.environ.pop("MPLBACKEND", None)
+            else:
+                os.environ["MPLBACKEND"] = backend
     if book_cache is not None:
         stored = book_cache.store(for_book, nbformat.read(out_path, as_version=4))
         BOOK_CACHE_STORED[for_book.name] = stored
@@ -161,22 +164,25 @@ def _book_cache():
     """``scripts/book_cache.py`` when ``MSA_BOOK_CACHE`` is set (emptied and stamped once per session), else None."""
     if not os.environ.get("MSA_BOOK_CACHE"):
         return None
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    import book_cache
-
+    book_cache = scripts_module("book_cache")
     if not _BOOK_CACHE_STARTED:
         _BOOK_CACHE_STARTED.append(book_cache.start())
     return book_cache
 
 
 # ------------------------------------------------------------------------------------ student versions
-def student_versions_module():
-    """``scripts/student_versions.py`` (nbgrader releases of the chapters), imported."""
+def scripts_module(name: str):
+    """``scripts/<name>.py``, imported (``scripts/`` goes on ``sys.path`` once)."""
+    import importlib
+
     if str(REPO_ROOT / "scripts") not in sys.path:
         sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    import student_versions
+    return importlib.import_module(name)
 
-    return student_versions
+
+def student_versions_module():
+    """``scripts/student_versions.py`` (nbgrader releases of the chapters), imported."""
+    return scripts_module("student_versions")
 
 
 @pytest.fixture(scope="session")
