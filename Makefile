@@ -129,12 +129,15 @@ test-browser: $(STAMP)
 # that limit is hit, once more.
 # Checkpoints and quick results of the build go to _build/scratch, emptied at every build: the executed pages
 # show this build's own runs, never a leftover, and the build writes nothing into notebooks/ or results/.
+# Every build reads every page (_build/.doctrees goes too): Sphinx would otherwise skip an unchanged executed page
+# such as book/instructors.md, whose _build/jupyter_execute copy the launch buttons need (the 2026-12-05 failure of
+# `make book BOOK_REUSE=1` after an earlier build).
 BOOK_TIMEOUT ?= $(if $(filter 0,$(MSA_QUICK)),0,900)
 BOOK_SCRATCH := $(CURDIR)/_build/scratch
 book: $(STAMP) vendor
 	@start=$$(date +%s); \
 	MSA_BOOK_CACHE="$(BOOK_CACHE)" "$(PY)" scripts/book_cache.py $(if $(filter 1,$(BOOK_REUSE)),check,clear); \
-	build() { rm -rf _build/html _build/jupyter_execute "$(BOOK_SCRATCH)"; \
+	build() { rm -rf _build/html _build/.doctrees _build/jupyter_execute "$(BOOK_SCRATCH)"; \
 	  MSA_CHECKPOINT_DIR="$(BOOK_SCRATCH)/checkpoints" MSA_QUICK_RESULTS_DIR="$(BOOK_SCRATCH)/results-quick" \
 	  MSA_CACHE_DIR="$${MSA_CACHE_DIR:-$(BOOK_SCRATCH)/cache}" \
 	  MPLBACKEND=module://matplotlib_inline.backend_inline \

@@ -92,8 +92,11 @@ def with_outputs_of(source, executed):
             return None
         cell.outputs = copy.deepcopy(ran[position].outputs)
         cell.execution_count = ran[position].execution_count
-    if "widgets" in executed.metadata:
-        merged.metadata["widgets"] = copy.deepcopy(executed.metadata["widgets"])
+    # what an execution adds to the notebook's metadata: the widget state, and the kernel's language_info, whose
+    # pygments_lexer ("ipython3") lets the book highlight `%pip` / `!apt-get` lines (plain "python" fails on them)
+    for key in ("widgets", "language_info"):
+        if key in executed.metadata:
+            merged.metadata[key] = copy.deepcopy(executed.metadata[key])
     return merged
 
 

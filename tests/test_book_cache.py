@@ -49,6 +49,7 @@ def _executed_like_the_test(nb):
              _ran(c[5], "student plot"), new_markdown_cell("marker"), new_markdown_cell(c[3].source), *solved]
     executed = new_notebook(cells=cells, metadata=copy.deepcopy(nb.metadata))
     executed.metadata["widgets"] = {"state": {"m": 1}}
+    executed.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
     return executed
 
 
@@ -61,6 +62,8 @@ def test_outputs_come_from_the_matching_cells():
     assert [c.source for c in merged.cells] == [c.source for c in nb.cells]
     assert [c.metadata for c in merged.cells] == [c.metadata for c in nb.cells]
     assert merged.metadata["widgets"] == {"state": {"m": 1}}
+    # the kernel's lexer, so that the book highlights `%pip` / `!apt-get` lines as IPython
+    assert merged.metadata["language_info"]["pygments_lexer"] == "ipython3"
 
 
 def test_a_cell_that_did_not_run_means_no_reuse():
