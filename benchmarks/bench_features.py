@@ -5,7 +5,13 @@
 
 Sections (printed as one JSON object per line):
 
-* ``acoustic``: log-mel + MFCC of 10 s of audio; real-time factor (audio seconds per wall second).
+* ``acoustic``: log-mel + MFCC of 10 s of audio (the hand-written teaching version and librosa's, the
+  library's path); real-time factor (audio seconds per wall second).
+* ``egemaps``: openSMILE eGeMAPS v02 and ComParE 2016 low-level descriptors of 10 s of audio.
+* ``mtcnn``: MTCNN face detection per frame at 160×160 and 640×480, and what that means at 25 / 30 fps.
+* ``videos``: the whole clip → MERTools pipeline (``build_mertools``: PyAV decode, eGeMAPS, MTCNN
+  geometry, MiniLM) on 16 demo videos (10 fps, 160×160), models loaded once; then the cost of resuming
+  that folder when everything exists.
 * ``speech``: WavLM at the **base size** built from its default config (random weights: same cost as
   ``microsoft/wavlm-base-plus``, nothing downloaded) and the tiny test model, on 8 clips of 4-6 s,
   batch 1 vs batch 4 (grouped by length, padded + attention mask); real-time factor. On one CPU thread
@@ -28,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SECTIONS = ("acoustic", "speech", "text", "simulated", "resume")
+SECTIONS = ("acoustic", "egemaps", "mtcnn", "videos", "speech", "text", "simulated", "resume")
 
 
 def emit(**kw):
@@ -56,7 +62,59 @@ def bench_acoustic():
     x = np.random.default_rng(0).normal(0, 0.1, 160_000).astype(np.float32)
     cfg = AcousticConfig()
     secs = timed(lambda: (log_mel_spectrogram(x, cfg), mfcc(x, cfg)))
-    emit(section="acoustic", audio_seconds=10, wall_seconds=round(secs, 4), realtime_factor=round(10 / secs, 1))
+    emit(section="acoustic", version="hand-written (teaching)", audio_seconds=10, wall_seconds=round(secs, 4),
+         realtime_factor=round(10 / secs, 1))
+    from msa_lib.features import acoustic_features
+
+    secs = timed(lambda: acoustic_features(x, cfg, kind="both"))
+    emit(section="acoustic", version="librosa (library path)", audio_seconds=10, wall_seconds=round(secs, 4),
+         realtime_factor=round(10 / secs, 1))
+
+
+def bench_egemaps():
+    from msa_lib.features import opensmile_features
+
+    t = np.arange(160_000) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    for feature_set in ("eGeMAPSv02", "ComParE_2016"):
+        secs = timed(lambda: opensmile_features(x, 16000, feature_set))
+        emit(section="egemaps", feature_set=feature_set, audio_seconds=10, wall_seconds=round(secs, 4),
+             realtime_factor=round(10 / secs, 1))
+
+
+def bench_mtcnn():
+    from msa_lib.features import MTCNN, expression_frames
+    from msa_lib.features.faces import sample_face_photo
+
+    det = MTCNN()
+    small = expression_frames(2.0, 16, 160)
+    photo = sample_face_photo()
+    big = np.zeros((4, 480, 640, 3), np.uint8)
+    h, w = min(photo.shape[0], 480), min(photo.shape[1], 640)
+    big[:, :h, :w] = photo[:h, :w]
+    for name, frames in (("160x160", small), ("640x480", big)):
+        secs = timed(lambda: det.detect(frames), repeat=2)
+        ms = 1000 * secs / len(frames)
+        emit(section="mtcnn", frame=name, ms_per_frame=round(ms, 1), realtime_factor_25fps=round(40 / ms, 2),
+             realtime_factor_30fps=round(33.3 / ms, 2))
+
+
+def bench_videos():
+    from msa_lib.features import MTCNN, TextEncoder, build_mertools, make_demo_videos
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make_demo_videos(root, (8, 4, 4), fps=10, size=160)
+        det, enc = MTCNN(), TextEncoder()
+        t = time.perf_counter()
+        report = build_mertools(root / "videos", root / "features", progress=False, detector=det, text_encoder=enc)
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        again = build_mertools(root / "videos", root / "features", progress=False, detector=det, text_encoder=enc)
+        resume = time.perf_counter() - t
+    emit(section="videos", videos=len(report.written), media_seconds=round(report.media_seconds, 1),
+         wall_seconds=round(first, 2), realtime_factor=round(report.media_seconds / first, 2),
+         resume_ms_per_video=round(1000 * resume / max(len(again.skipped), 1), 2))
 
 
 def bench_speech():

@@ -3,7 +3,8 @@
 ``msa_lib/data/annotator_story.py`` writes one small file (or folder) per layout — MMSA aligned MOSEI-dims with
 ``text_bert`` and ``-inf`` audio, MMSA unaligned MOSI-dims without ``text_bert``, CH-SIMS, MulT MOSEI with
 left padding, MulT IEMOCAP, a MERTools folder — with a generative story of its own and without msa_lib's
-writers. Each chapter 01–05 runs through papermill in quick mode with ``DATA_PATH`` pointing at each, as a
+writers — and one more: the MERTools folder that chapter 06's pipeline makes from real ``.mp4`` files
+(openSMILE eGeMAPS, MTCNN face geometry, MiniLM; ``video_pipeline``). Each chapter 01–05 runs through papermill in quick mode with ``DATA_PATH`` pointing at each, as a
 reader on Colab would. SDUMC's chapters (02–04) are regression methods: on IEMOCAP they must stop in their
 first data cell with one clear error saying so (and pointing at chapter 05), which is asserted too.
 
@@ -47,9 +48,25 @@ SHORT = {"02": {"EPOCHS": 2}, "03": {"EPOCHS": 2}, "04": {"EPOCHS": 2, "SEEDS": 
 PARALLEL = 2
 
 
+#: the annotator's formats, and the folder chapter 06's video pipeline writes (a regression data set)
+ALL_FORMATS = [*FORMATS, "video_pipeline"]
+REGRESSION_FORMATS = [*REGRESSION_FORMATS, "video_pipeline"]
+
+
+def _video_pipeline(root):
+    """Chapter 06's path: demo .mp4 videos → build_mertools → a MERTools folder with msa_layout.json."""
+    from msa_lib.features import build_mertools, make_demo_videos
+
+    make_demo_videos(root, (12, 6, 6), fps=10, size=160, seed=11)
+    build_mertools(root / "videos", root / "features", progress=False)
+    return root / "features"
+
+
 @pytest.fixture(scope="module")
 def formats(tmp_path_factory):
-    return write_all(tmp_path_factory.mktemp("formats"))
+    paths = write_all(tmp_path_factory.mktemp("formats"))
+    paths["video_pipeline"] = _video_pipeline(tmp_path_factory.mktemp("video_pipeline"))
+    return paths
 
 
 def _error_of(out_path):
@@ -115,8 +132,8 @@ def _check_format(chapter: str, fmt: str, formats, tmp_path) -> str | None:
 @pytest.mark.parametrize("chapter", list(CHAPTERS))
 def test_chapter_runs_on_every_format(chapter, formats, tmp_path):
     with ThreadPoolExecutor(PARALLEL) as pool:
-        problems = [p for p in pool.map(lambda f: _check_format(chapter, f, formats, tmp_path), FORMATS) if p]
-    assert not problems, f"chapter {chapter} on {len(problems)} of {len(FORMATS)} formats:\n\n" + "\n\n".join(problems)
+        problems = [p for p in pool.map(lambda f: _check_format(chapter, f, formats, tmp_path), ALL_FORMATS) if p]
+    assert not problems, f"chapter {chapter} on {len(problems)} of {len(ALL_FORMATS)} formats:\n\n" + "\n\n".join(problems)
 
 
 @pytest.mark.notebook

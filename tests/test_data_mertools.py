@@ -179,3 +179,54 @@ def test_save_mertools_round_trip(tmp_path):
         for i in range(len(ds[s])):
             for m in ds.input_dims:
                 np.testing.assert_array_equal(back[s][i][m], ds[s][i][m])
+
+
+# ---------------------------------------------------------------- missing frames (all-NaN rows, OpenFace's convention)
+def _folder_with_a_lost_face(tmp_path):
+    from msa_lib.features.writers import write_feature, write_label_file
+
+    rng = np.random.default_rng(0)
+    labels = {s: {f"{s}_{i}": float(i - 1) for i in range(3)} for s in ("train", "valid", "test")}
+    write_label_file(tmp_path / "label.npz", labels)
+    for split in labels.values():
+        for name in split:
+            for m, d in (("audio", 4), ("text", 5), ("vision", 3)):
+                write_feature(tmp_path / m, name, rng.normal(size=(6, d)).astype(np.float32))
+    lost = rng.normal(size=(6, 3)).astype(np.float32)
+    lost[[1, 4]] = np.nan  # frames 1 and 4: no face found
+    write_feature(tmp_path / "vision", "train_0", lost)
+    return tmp_path, lost
+
+
+def test_all_nan_rows_are_an_error_by_default_and_missing_frames_with_mask(tmp_path):
+    import torch
+    from msa_lib.data.loader import collate_samples
+    from msa_lib.data.mertools import load_mertools
+
+    root, lost = _folder_with_a_lost_face(tmp_path)
+    ds = load_mertools(root / "label.npz", root, audio="audio", text="text", vision="vision")
+    with pytest.raises(ValueError, match=r"train_0.*missing_frames='mask'"):
+        ds["train"][0]
+    ds = load_mertools(root / "label.npz", root, audio="audio", text="text", vision="vision", missing_frames="mask")
+    batch = collate_samples([ds["train"][i] for i in range(3)])
+    assert batch["vision_mask"][0].tolist() == [True, False, True, True, False, True]
+    assert batch["vision_mask"][1:].all()
+    assert torch.equal(batch["vision"][0, [1, 4]], torch.zeros(2, 3))
+    np.testing.assert_array_equal(batch["vision"][0, [0, 2, 3, 5]].numpy(), lost[[0, 2, 3, 5]])
+    assert batch["audio_mask"].all()
+
+
+def test_a_partly_nan_row_stays_an_error_with_mask(tmp_path):
+    from msa_lib.data.mertools import load_mertools
+    from msa_lib.features.writers import write_feature
+
+    root, lost = _folder_with_a_lost_face(tmp_path)
+    lost[2, 0] = np.nan
+    with pytest.raises(ValueError, match="only rows that are entirely NaN"):
+        write_feature(root / "vision", "train_0", lost)
+    np.save(root / "vision" / "train_0.npy", lost)  # written by another tool
+    ds = load_mertools(root / "label.npz", root, audio="audio", text="text", vision="vision", missing_frames="mask")
+    with pytest.raises(ValueError, match="train_0.npy"):
+        ds["train"][0]
+    with pytest.raises(ValueError, match="missing_frames must be"):
+        load_mertools(root / "label.npz", root, audio="audio", text="text", vision="vision", missing_frames="drop")

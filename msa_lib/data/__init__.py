@@ -122,12 +122,39 @@ def load_dataset(data_path=None, *, quick: bool = True, seed: int = 0, simulated
     label_file = Path(label_file)
     feature_root = path / "features" if (path / "features").is_dir() else path
     sim_given = sim_how == "folder"
-    folders = {k: kw.pop(k, v) for k, v in SDUMC_FOLDERS.items()}
+    # a folder written by msa_lib.features.build_mertools names its feature folders (and its missing-frame rule)
+    # in LAYOUT_FILE; otherwise SDUMC's folder names are the defaults. Arguments override either.
+    layout = _read_layout(path / LAYOUT_FILE)
+    folders = {k: kw.pop(k, layout.get(k, v)) for k, v in SDUMC_FOLDERS.items()}
+    if "missing_frames" in layout:
+        kw.setdefault("missing_frames", layout["missing_frames"])
     if sim_given:
         folders["simulated_text"] = simulated_text
     if not sim_given and not _folder(feature_root, folders["simulated_text"]).exists():
         folders["simulated_text"] = None  # the default folder is optional; an explicit one is not
     return _real_data(load_mertools(label_file, feature_root, **folders, **kw), quick, sim_how, simulated_text)
+
+
+#: a MERTools folder's own description of its feature folders: {"audio": ..., "text": ..., "vision": ...,
+#: "missing_frames": "mask"} (written by :func:`msa_lib.features.build_mertools`)
+LAYOUT_FILE = "msa_layout.json"
+
+
+def _read_layout(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    import json
+
+    try:
+        layout = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"load_dataset: {path} is not valid JSON ({e})") from None
+    allowed = {"audio", "text", "vision", "simulated_text", "missing_frames"}
+    unknown = sorted(set(layout) - allowed) if isinstance(layout, dict) else None
+    if unknown is None or unknown:
+        raise ValueError(f"load_dataset: {path} must be a JSON object with keys among {sorted(allowed)}, "
+                         f"got {unknown if unknown is not None else type(layout).__name__}")
+    return layout
 
 
 def _real_data(dataset: MSADataset, quick: bool, how: str, value) -> MSADataset:

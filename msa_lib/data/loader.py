@@ -12,6 +12,11 @@ A batch is a dict::
 Padding is to the longest sequence *of the batch* (as MERTools and SDUMC do), at least 1 frame, so
 a batch whose sequences of one modality are all empty still has a well-formed ``[B, 1, D]`` tensor
 with an all-False mask.
+
+A row that is entirely NaN is a *missing frame* (a face the detector did not find; loaders pass such rows
+only when asked to, e.g. ``load_mertools(..., missing_frames="mask")``): it becomes a zero row with
+mask False, as :func:`~msa_lib.data.missing.random_frame_missing` marks a dropped frame. Any other NaN
+is an error.
 """
 
 from __future__ import annotations
@@ -45,6 +50,12 @@ def pad_sequences(arrays: Sequence[np.ndarray], dim: int | None = None) -> tuple
             )
         out[b, :t] = a
         mask[b, :t] = True
+        if t and np.isnan(out[b, :t]).any():
+            missing = np.isnan(out[b, :t]).all(axis=1)
+            if np.isnan(out[b, :t][~missing]).any():
+                raise ValueError(f"pad_sequences: sequence {b} has NaN in rows that are not all-NaN (missing frames)")
+            out[b, :t][missing] = 0.0
+            mask[b, :t][missing] = False
     return torch.from_numpy(out), torch.from_numpy(mask)
 
 

@@ -18,6 +18,15 @@ the first missing names) and reads the header of the first file of each folder f
 a later file with another dim raises an error naming that file when it is read (pass
 ``check_all_files=True`` to read every header up front instead).
 
+Missing frames (``missing_frames``): a row that is entirely NaN marks a frame whose feature could not be
+computed — OpenFace's convention for a frame without a detected face, and what
+:func:`msa_lib.features.faces.face_features` writes with ``on_missing="mask"``. By default
+(``"error"``) any non-finite value is an error naming the file. With ``missing_frames="mask"`` all-NaN
+rows are kept and :func:`~msa_lib.data.loader.collate_samples` turns them into zero rows whose mask is
+False: the frame is *missing*, exactly as the frame-level protocols of
+:mod:`msa_lib.data.missing` mark one, so a model treats a face the detector lost like a frame the
+protocol dropped. Rows that are only partly NaN, and inf, stay errors.
+
 CH-SIMS detection (``metric_dataset``): the argument; ``"sims"`` in the name of the label file, the
 feature root or their parent folders; else every label in [-1, 1] (with a warning).
 """
@@ -80,12 +89,14 @@ def _shape_as_frames(shape: tuple[int, ...]) -> tuple[int, int]:
 class LazyFolderSequences(Sequences):
     """Sequences read on demand from ``<folder>/<name>.npy`` (or a ``<folder>/<name>/`` of frames)."""
 
-    def __init__(self, folder: Path, names: Sequence[str], dim: int, modality: str, split: str):
+    def __init__(self, folder: Path, names: Sequence[str], dim: int, modality: str, split: str,
+                 missing_frames: str = "error"):
         self.folder = Path(folder)
         self.names = list(names)
         self.dim = int(dim)
         self.modality = modality
         self.split = split
+        self.missing_frames = missing_frames
         self._lengths: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -110,8 +121,13 @@ class LazyFolderSequences(Sequences):
             raise ValueError(
                 f"{where}: feature dim {arr.shape[1]} but the folder's first file has dim {self.dim}"
             )
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{where}: {int((~np.isfinite(arr)).sum())} non-finite values (NaN or inf)")
+        finite = np.isfinite(arr)
+        if not finite.all():
+            missing_rows = np.isnan(arr).all(axis=1)
+            if self.missing_frames != "mask" or np.isinf(arr).any() or (~finite.all(axis=1) & ~missing_rows).any():
+                hint = (" (all-NaN rows are missing frames: pass missing_frames='mask' to read them as such)"
+                        if self.missing_frames != "mask" and not np.isinf(arr).any() else "")
+                raise ValueError(f"{where}: {int((~finite).sum())} non-finite values (NaN or inf){hint}")
         return arr
 
     @property
@@ -230,6 +246,7 @@ def load_mertools(
     metric_dataset: str | None = None,
     check_all_files: bool = False,
     name: str | None = None,
+    missing_frames: str = "error",
 ) -> MSADataset:
     """Load the MERTools / SDUMC layout lazily as an :class:`MSADataset`.
 
@@ -243,7 +260,11 @@ def load_mertools(
         metric_dataset: force ``"mosei"`` or ``"sims"`` (default: detected, see module docstring).
         check_all_files: read every file's header up front to check dims (slower on big folders).
         name: the data set's name (default: the feature root's folder name).
+        missing_frames: ``"error"`` (default: a NaN is an error naming the file) or ``"mask"``: all-NaN rows
+            are missing frames, masked out in batches (see the module docstring).
     """
+    if missing_frames not in ("error", "mask"):
+        raise ValueError(f"load_mertools: missing_frames must be 'error' or 'mask', got {missing_frames!r}")
     label_file = Path(label_file).expanduser()
     feature_root = Path(feature_root).expanduser()
     labels = _read_labels(label_file)
@@ -299,7 +320,7 @@ def load_mertools(
         )
     splits = {}
     for s, names in all_names.items():
-        seqs = {m: LazyFolderSequences(paths[m], names, dims[m], m, s) for m in folders}
+        seqs = {m: LazyFolderSequences(paths[m], names, dims[m], m, s, missing_frames) for m in folders}
         y = np.array([labels[s][n] for n in names], dtype=np.float32)
         splits[s] = MSASplit(s, seqs, y, names, source=f"load_mertools: {label_file}")
     return MSADataset(

@@ -12,13 +12,21 @@ The path the book's data took before it reached :mod:`msa_lib.data` (notebook 06
 * :mod:`.vision` — :class:`ImageEncoder` (per-frame ViT features) and :func:`check_precomputed`;
 * :mod:`.writers` — :func:`extract_to_folder` (batched, resumable), :func:`write_label_file`,
   :func:`write_mmsa_pickle`, :func:`mmsa_from_folders`;
-* :mod:`.media` — small spoken / drawn demo clips made on the spot.
+* :mod:`.media` — small spoken / drawn demo clips made on the spot, and real ``.mp4`` demo videos
+  (:func:`make_demo_videos`);
+* :mod:`.container` — PyAV: :func:`read_clip` (demux, decode, resample, per-frame times) and
+  :func:`write_clip` (H.264 + AAC);
+* :mod:`.faces` — :class:`MTCNN` face detection (facenet-pytorch's weights, pure torch) and
+  :func:`face_features` (five-point face geometry per frame);
+* :mod:`.pipeline` — :func:`build_mertools` / :func:`extract_videos`: a folder of videos → a MERTools
+  folder (openSMILE eGeMAPS, MTCNN geometry, MiniLM), batched, resumable, failures reported by name.
 
 Models are built from small configs with random weights when no checkpoint is given (offline tests and
 the quick notebook); pass real checkpoint names on Colab.
 """
 
 from .audio import (
+    EGEMAPS_LLD_NAMES,
     SPEECH_SAMPLE_RATE,
     AcousticConfig,
     AudioError,
@@ -34,12 +42,25 @@ from .audio import (
     mel_filterbank,
     mel_to_hz,
     mfcc,
+    opensmile_features,
     power_spectrogram,
     resample_waveform,
     select_layers,
     tiny_speech_model,
 )
-from .media import DemoClip, babble_waveform, draw_face_frames, espeak_available, make_demo_clips, synthesize_speech
+from .container import Clip, MediaError, read_audio, read_clip, write_clip
+from .faces import FACE_GEOMETRY_NAMES, MTCNN, FaceTrack, crop_faces, expression_frames, face_features, face_geometry
+from .media import (
+    DemoClip,
+    DemoVideo,
+    babble_waveform,
+    draw_face_frames,
+    espeak_available,
+    make_demo_clips,
+    make_demo_videos,
+    synthesize_speech,
+)
+from .pipeline import PipelineConfig, VideoReport, build_mertools, extract_videos, read_manifest, write_manifest
 from .simulated import (
     SDUMC_PROMPT,
     AlignmentConfig,
@@ -84,6 +105,11 @@ from .writers import (
 )
 
 __all__ = [
+    "EGEMAPS_LLD_NAMES", "opensmile_features",
+    "Clip", "MediaError", "read_audio", "read_clip", "write_clip",
+    "FACE_GEOMETRY_NAMES", "MTCNN", "FaceTrack", "crop_faces", "expression_frames", "face_features", "face_geometry",
+    "DemoVideo", "make_demo_videos",
+    "PipelineConfig", "VideoReport", "build_mertools", "extract_videos", "read_manifest", "write_manifest",
     "SPEECH_SAMPLE_RATE", "AcousticConfig", "AudioError", "SpeechEncoder", "SpeechEncoderConfig",
     "acoustic_features", "check_waveform", "dct_matrix", "hz_to_mel", "load_waveform", "log_mel_spectrogram",
     "mel_band_centres", "mel_filterbank", "mel_to_hz", "mfcc", "power_spectrogram", "resample_waveform",

@@ -14,6 +14,11 @@ features → files → loaders → model* can be run end to end offline, in seco
   sentiment, moving slightly over time.
 * :func:`make_demo_clips` — a labelled set of such clips written to disk as ``<name>.wav`` and
   ``<name>.npy`` (frames), with transcripts.
+* :func:`make_demo_videos` — the same sentences as real videos, ``<name>.mp4`` (H.264 + AAC, written with
+  PyAV), whose frames are a real face photograph with the mouth corners moved by the label
+  (:func:`~msa_lib.features.faces.expression_frames`) and whose sound is the spoken sentence, plus a
+  ``manifest.csv`` (name, split, label, transcript): the input of
+  :func:`~msa_lib.features.pipeline.build_mertools`, laid out as one would lay out CMU-MOSEI's clips.
 """
 
 from __future__ import annotations
@@ -111,6 +116,20 @@ def draw_face_frames(sentiment: float = 0.0, n_frames: int = 8, size: int = 48, 
     return frames
 
 
+def _demo_utterances(n_per_split, rng):
+    """``(k, split, transcript, label)`` per demo utterance: the sentence pools in turn (positive, negative,
+    neutral), labels +2 ± 1 / -2 ± 1 / 0 on MOSEI's grid of thirds within [-3, 3]. Draws from ``rng``."""
+    pools = [(POSITIVE, 2.0), (NEGATIVE, -2.0), (NEUTRAL, 0.0)]
+    k = 0
+    for split, count in zip(("train", "valid", "test"), n_per_split):
+        for _ in range(count):
+            sentences, centre = pools[k % 3]
+            text = sentences[int(rng.integers(len(sentences)))]
+            label = 0.0 if centre == 0 else float(np.clip(centre + rng.integers(-3, 4) / 3.0, -3, 3))
+            yield k, split, text, label
+            k += 1
+
+
 @dataclass
 class DemoClip:
     """One generated utterance: name, transcript, label, and the files written for it."""
@@ -142,24 +161,74 @@ def make_demo_clips(root, n_per_split=(8, 4, 4), *, use_espeak: bool | None = No
         raise RuntimeError("make_demo_clips: use_espeak=True but espeak-ng is not installed")
     rng = np.random.default_rng(seed)
     clips = []
-    pools = [(POSITIVE, 2.0), (NEGATIVE, -2.0), (NEUTRAL, 0.0)]
-    k = 0
-    for split, count in zip(("train", "valid", "test"), n_per_split):
-        for _ in range(count):
-            sentences, centre = pools[k % 3]
-            text = sentences[int(rng.integers(len(sentences)))]
-            label = 0.0 if centre == 0 else float(np.clip(centre + rng.integers(-3, 4) / 3.0, -3, 3))
-            name = f"clip_{k:03d}"
-            wav = media / f"{name}.wav"
-            if use_espeak:
-                synthesize_speech(text, wav, pitch=int(50 + 8 * label))
-            else:
-                from scipy.io import wavfile
+    for k, split, text, label in _demo_utterances(n_per_split, rng):
+        name = f"clip_{k:03d}"
+        wav = media / f"{name}.wav"
+        if use_espeak:
+            synthesize_speech(text, wav, pitch=int(50 + 8 * label))
+        else:
+            from scipy.io import wavfile
 
-                wave = babble_waveform(text, label, sample_rate, seed=seed + k)
-                wavfile.write(wav, sample_rate, (wave * 32767).astype(np.int16))
-            frames = draw_face_frames(label, n_frames + int(rng.integers(0, 5)), frame_size, seed=seed + k)
-            np.save(media / f"{name}.npy", frames)
-            clips.append(DemoClip(name, split, text, round(label, 4), wav, media / f"{name}.npy"))
-            k += 1
+            wave = babble_waveform(text, label, sample_rate, seed=seed + k)
+            wavfile.write(wav, sample_rate, (wave * 32767).astype(np.int16))
+        frames = draw_face_frames(label, n_frames + int(rng.integers(0, 5)), frame_size, seed=seed + k)
+        np.save(media / f"{name}.npy", frames)
+        clips.append(DemoClip(name, split, text, round(label, 4), wav, media / f"{name}.npy"))
     return clips, ("espeak-ng" if use_espeak else "babble")
+
+
+@dataclass
+class DemoVideo:
+    """One generated video utterance: name, split, transcript, label and its ``.mp4``."""
+
+    name: str
+    split: str
+    transcript: str
+    label: float
+    video: Path
+
+
+def make_demo_videos(root, n_per_split=(8, 4, 4), *, use_espeak: bool | None = None, fps: int = 10,
+                     size: int = 160, sample_rate: int = 16_000, seed: int = 0) -> tuple[list[DemoVideo], str]:
+    """Write labelled demo videos ``root/videos/<name>.mp4`` and ``root/videos/manifest.csv``.
+
+    Sentences and labels are drawn as in :func:`make_demo_clips` (+2 ± 1 / -2 ± 1 / 0); each video lasts as
+    long as its spoken sentence (``espeak-ng`` with its pitch raised by the label, else
+    :func:`babble_waveform`), at ``fps`` frames per second of ``size`` × ``size`` pixels. An existing video is
+    kept (the function resumes). Returns ``(videos, speech_source)``.
+    """
+    import tempfile
+
+    from .container import read_audio, write_clip
+    from .faces import expression_frames
+    from .pipeline import write_manifest
+
+    root = Path(root)
+    folder = root / "videos"
+    folder.mkdir(parents=True, exist_ok=True)
+    if use_espeak is None:
+        use_espeak = espeak_available()
+    if use_espeak and not espeak_available():
+        raise RuntimeError("make_demo_videos: use_espeak=True but espeak-ng is not installed")
+    rng = np.random.default_rng(seed)
+    videos = []
+    for k, split, text, label in _demo_utterances(n_per_split, rng):
+        name = f"video_{k:03d}"
+        path = folder / f"{name}.mp4"
+        if not path.exists():
+            if use_espeak:
+                with tempfile.TemporaryDirectory() as tmp:
+                    wav = synthesize_speech(text, Path(tmp) / "speech.wav", pitch=int(50 + 8 * label))
+                    wave, _ = read_audio(wav, sample_rate)
+            else:
+                wave = babble_waveform(text, label, sample_rate, seed=seed + k)
+            peak = float(np.abs(wave).max(initial=0.0))
+            if peak > 0.9:  # headroom for AAC's ringing
+                wave = wave * (0.9 / peak)
+            n_frames = max(1, round(len(wave) / sample_rate * fps))
+            frames = expression_frames(label, n_frames, size, seed=seed + k)
+            write_clip(path, frames, fps, wave.astype(np.float32), sample_rate)
+        videos.append(DemoVideo(name, split, text, round(label, 4), path))
+    write_manifest(folder / "manifest.csv", [{"name": v.name, "split": v.split, "label": v.label,
+                                             "transcript": v.transcript} for v in videos])
+    return videos, ("espeak-ng" if use_espeak else "babble")

@@ -49,15 +49,27 @@ def check_name(name: str) -> str:
 
 
 def check_feature(array, name: str = "feature") -> np.ndarray:
-    """A float32 ``[T, D]`` feature with T >= 1 and only finite values, or an error naming ``name``."""
+    """A float32 ``[T, D]`` feature with T >= 1, or an error naming ``name``.
+
+    Values must be finite, except for rows that are entirely NaN: those are *missing frames* (a frame
+    without a detected face, OpenFace's convention), which ``load_mertools(..., missing_frames="mask")``
+    reads as masked frames. A feature whose every row is missing, a partly-NaN row or an inf is an error.
+    """
     x = np.asarray(array)
     if x.ndim != 2:
         raise ValueError(f"{name}: a feature must be [T, D], got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{name}: empty feature of shape {x.shape}")
     x = x.astype(np.float32, copy=False)
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name}: {int((~np.isfinite(x)).sum())} NaN/inf values in the feature")
+    finite = np.isfinite(x)
+    if not finite.all():
+        missing_rows = np.isnan(x).all(axis=1)
+        if np.isinf(x).any() or (~finite.all(axis=1) & ~missing_rows).any():
+            raise ValueError(f"{name}: {int((~finite).sum())} NaN/inf values in the feature "
+                             "(only rows that are entirely NaN may mark missing frames)")
+        if missing_rows.all():
+            raise ValueError(f"{name}: {int((~finite).sum())} NaN values: every one of the {len(x)} frames is "
+                             "missing (all-NaN rows)")
     return x
 
 
@@ -303,7 +315,7 @@ def padded_length(lengths: Sequence[int], pad_to) -> int:
 
 def pad_features(arrays: Sequence[np.ndarray], length: int, name: str = "feature") -> tuple[np.ndarray, np.ndarray]:
     """Zero right-padding (and truncation) of ``[T_i, D]`` arrays to ``[N, length, D]`` float32, plus
-    the stored lengths ``min(T_i, length)`` (int64 [N])."""
+    the stored lengths ``min(T_i, length)`` (int64 [N]). Missing frames (all-NaN rows) become zero rows."""
     dims = {np.asarray(a).shape[1] for a in arrays}
     if len(dims) != 1:
         raise ValueError(f"{name}: sequences have different feature dims {sorted(dims)}")
@@ -312,7 +324,7 @@ def pad_features(arrays: Sequence[np.ndarray], length: int, name: str = "feature
     lengths = np.zeros(len(arrays), np.int64)
     for i, a in enumerate(arrays):
         t = min(len(a), length)
-        out[i, :t] = a[:t]
+        out[i, :t] = np.nan_to_num(a[:t], nan=0.0) if np.isnan(a[:t]).any() else a[:t]
         lengths[i] = t
     return out, lengths
 
@@ -369,6 +381,17 @@ def write_mmsa_pickle(path, splits: Mapping[str, Mapping[str, Any]], *, pad_to="
             + ", ".join(f"{k}: {v} (length {pad_len[k]})" for k, v in truncated.items()),
             stacklevel=2,
         )
+    # MMSA pickles have no frame mask (only lengths): a missing frame (an all-NaN row) is stored as a zero row,
+    # which is what MMSA's own features hold for a frame without a detected face.
+    n_missing = {k: int(sum(np.isnan(np.asarray(a, np.float32)[:, 0]).sum() for s in SPLITS for a in splits[s][k]))
+                 for k in keys}
+    n_missing = {k: v for k, v in n_missing.items() if v}
+    if n_missing:
+        warnings.warn(
+            f"write_mmsa_pickle: {path}: missing frames (all-NaN rows) written as zero rows, the MMSA convention "
+            "(a pickle has no frame mask): " + ", ".join(f"{k}: {v}" for k, v in n_missing.items()),
+            stacklevel=2,
+        )
     data = {}
     for s in SPLITS:
         d = splits[s]
@@ -417,8 +440,9 @@ def mmsa_from_folders(label_file, feature_root, path, *, audio: str, text: str, 
     """
     from ..data import load_mertools
 
+    # missing frames (all-NaN rows) are read as such and written as zero rows, with a warning (write_mmsa_pickle)
     ds = load_mertools(label_file, feature_root, audio=audio, text=text, vision=vision,
-                       simulated_text=simulated_text)
+                       simulated_text=simulated_text, missing_frames="mask")
     splits = {}
     for s in SPLITS:
         sp = ds[s]
