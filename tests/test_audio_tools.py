@@ -9,10 +9,13 @@ DCT-II); the extraction path never calls the hand-written functions; ``load_wave
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
-pytest.importorskip("opensmile")
+if importlib.util.find_spec("opensmile") is None:  # not importorskip: importing it bare changes PyYAML (see audio.py)
+    pytest.skip("opensmile is not installed", allow_module_level=True)
 pytest.importorskip("librosa")
 pytest.importorskip("av")
 
@@ -52,7 +55,7 @@ def semitones(f: float) -> float:
 
 # ------------------------------------------------------------------------------------------------- eGeMAPS
 def test_egemaps_shape_names_and_frame_times():
-    import opensmile
+    opensmile = audio_mod._import_opensmile()
 
     feats, times = opensmile_features(voiced(150.0))
     assert feats.dtype == np.float32 and feats.shape[1] == 25 == len(EGEMAPS_LLD_NAMES)
@@ -200,3 +203,17 @@ def test_resample_waveform_is_ffmpeg_and_keeps_time_and_pitch():
     short = resample_waveform(np.full(64, 0.5, np.float32), 44_100, 16_000)
     assert short.size == 24
     np.testing.assert_allclose(short[:12], 0.5, atol=1e-3)
+
+
+def test_importing_opensmile_leaves_pyyaml_as_it_was():
+    """oyaml (an openSMILE dependency) rewrites PyYAML's dict handling on import; msa_lib puts it back, so that a
+    yaml Dumper defined later (jupytext's MyST writer) still writes plain dicts."""
+    import yaml
+
+    audio_mod._import_opensmile()
+
+    class LaterDumper(yaml.SafeDumper):
+        pass
+
+    assert yaml.SafeDumper.yaml_representers[dict] is yaml.representer.SafeRepresenter.represent_dict
+    assert yaml.dump({"a": {"b": 1}}, Dumper=LaterDumper) == "a:\n  b: 1\n"

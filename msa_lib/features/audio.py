@@ -340,9 +340,36 @@ SILENCE_RMS = 1e-4
 _SMILES: dict = {}  # feature set name -> opensmile.Smile (building one parses its config: ~0.5 s)
 
 
-def _smile(feature_set: str):
+def _import_opensmile():
+    """``import opensmile`` without its side effect on PyYAML.
+
+    openSMILE's dependency ``oyaml`` (through audobject) replaces PyYAML's ``dict`` representer and constructor on
+    every Dumper / Loader class when it is imported. A yaml Dumper subclass defined later then inherits it: jupytext's
+    MyST writer, defined on ``import jupytext.myst``, could no longer write a notebook's metadata
+    ("cannot represent an object"). The registries are put back as they were; openSMILE's feature extraction does
+    not use YAML.
+    """
+    import yaml
+
+    classes = [c for mod in (yaml.dumper, yaml.loader) for c in (getattr(mod, n) for n in mod.__all__)]
+    classes += [getattr(yaml.cyaml, n) for n in getattr(getattr(yaml, "cyaml", None), "__all__", [])]
+    saved = {(c, key): dict(c.__dict__[key]) if key in c.__dict__ else None for c in classes
+             for key in ("yaml_representers", "yaml_multi_representers", "yaml_constructors")}
     try:
         import opensmile
+    finally:
+        for (c, key), value in saved.items():
+            if value is None:
+                if key in c.__dict__:
+                    delattr(c, key)
+            else:
+                setattr(c, key, value)
+    return opensmile
+
+
+def _smile(feature_set: str):
+    try:
+        opensmile = _import_opensmile()
     except ImportError as e:  # pragma: no cover - installed with the features extra
         raise ImportError("opensmile_features needs openSMILE's Python package: pip install opensmile") from e
     if feature_set not in _SMILES:
