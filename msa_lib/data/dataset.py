@@ -30,6 +30,21 @@ SPLITS = ("train", "valid", "test")
 METRIC_DATASETS: dict[str, str] = {"mosei": "regression", "sims": "regression", "iemocap": "classification"}
 
 
+def missing_frame_rows(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Missing frames of a ``[..., T, D]`` feature: ``(rows, n_bad)``.
+
+    ``rows`` (bool ``[..., T]``) marks rows that are entirely NaN — a frame whose feature could not be computed
+    (OpenFace's convention for a frame without a face; what ``face_features(..., on_missing="mask")`` writes).
+    ``n_bad`` counts the non-finite values *outside* those rows (inf, or NaN in a partly-NaN row), which are
+    never a missing frame: the callers raise on them, each naming its file or sequence.
+    """
+    finite = np.isfinite(x)
+    if finite.all():
+        return np.zeros(x.shape[:-1], dtype=bool), 0
+    rows = np.isnan(x).all(axis=-1)
+    return rows, int((~finite & ~rows[..., None]).sum())
+
+
 class Sequences:
     """N variable-length float32 sequences ``[T_i, D]`` of one modality (abstract base).
 

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from .dataset import missing_frame_rows
+
 _SAMPLE_META = ("label", "id", "index")
 
 
@@ -50,12 +52,13 @@ def pad_sequences(arrays: Sequence[np.ndarray], dim: int | None = None) -> tuple
             )
         out[b, :t] = a
         mask[b, :t] = True
-        if t and np.isnan(out[b, :t]).any():
-            missing = np.isnan(out[b, :t]).all(axis=1)
-            if np.isnan(out[b, :t][~missing]).any():
-                raise ValueError(f"pad_sequences: sequence {b} has NaN in rows that are not all-NaN (missing frames)")
-            out[b, :t][missing] = 0.0
-            mask[b, :t][missing] = False
+    missing, n_bad = missing_frame_rows(out)  # one pass over the batch; padding is 0, never missing
+    if n_bad:
+        b = int(np.flatnonzero((~np.isfinite(out) & ~missing[..., None]).any(axis=(1, 2)))[0])
+        raise ValueError(f"pad_sequences: sequence {b} has NaN in rows that are not all-NaN (missing frames)")
+    if missing.any():
+        out[missing] = 0.0
+        mask[missing] = False
     return torch.from_numpy(out), torch.from_numpy(mask)
 
 

@@ -42,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .dataset import SIM_TEXT, MSADataset, MSASplit, Sequences
+from .dataset import SIM_TEXT, MSADataset, MSASplit, Sequences, missing_frame_rows
 from .safe_pickle import UnsafePickleError, safe_load_npz_member
 
 CORPUS_KEYS = {"train": "train_corpus", "valid": "val_corpus", "test": "test_corpus"}
@@ -121,13 +121,11 @@ class LazyFolderSequences(Sequences):
             raise ValueError(
                 f"{where}: feature dim {arr.shape[1]} but the folder's first file has dim {self.dim}"
             )
-        finite = np.isfinite(arr)
-        if not finite.all():
-            missing_rows = np.isnan(arr).all(axis=1)
-            if self.missing_frames != "mask" or np.isinf(arr).any() or (~finite.all(axis=1) & ~missing_rows).any():
-                hint = (" (all-NaN rows are missing frames: pass missing_frames='mask' to read them as such)"
-                        if self.missing_frames != "mask" and not np.isinf(arr).any() else "")
-                raise ValueError(f"{where}: {int((~finite).sum())} non-finite values (NaN or inf){hint}")
+        missing_rows, n_bad = missing_frame_rows(arr)
+        if n_bad or (missing_rows.any() and self.missing_frames != "mask"):
+            hint = (" (all-NaN rows are missing frames: pass missing_frames='mask' to read them as such)"
+                    if self.missing_frames != "mask" and not np.isinf(arr).any() else "")
+            raise ValueError(f"{where}: {int((~np.isfinite(arr)).sum())} non-finite values (NaN or inf){hint}")
         return arr
 
     @property

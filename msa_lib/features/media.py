@@ -116,6 +116,15 @@ def draw_face_frames(sentiment: float = 0.0, n_frames: int = 8, size: int = 48, 
     return frames
 
 
+def _use_espeak(use_espeak: bool | None, caller: str) -> bool:
+    """``use_espeak`` resolved: None means "when installed"; True without espeak-ng is an error."""
+    if use_espeak is None:
+        return espeak_available()
+    if use_espeak and not espeak_available():
+        raise RuntimeError(f"{caller}: use_espeak=True but espeak-ng is not installed")
+    return bool(use_espeak)
+
+
 def _demo_utterances(n_per_split, rng):
     """``(k, split, transcript, label)`` per demo utterance: the sentence pools in turn (positive, negative,
     neutral), labels +2 ± 1 / -2 ± 1 / 0 on MOSEI's grid of thirds within [-3, 3]. Draws from ``rng``."""
@@ -155,10 +164,7 @@ def make_demo_clips(root, n_per_split=(8, 4, 4), *, use_espeak: bool | None = No
     root = Path(root)
     media = root / "media"
     media.mkdir(parents=True, exist_ok=True)
-    if use_espeak is None:
-        use_espeak = espeak_available()
-    if use_espeak and not espeak_available():
-        raise RuntimeError("make_demo_clips: use_espeak=True but espeak-ng is not installed")
+    use_espeak = _use_espeak(use_espeak, "make_demo_clips")
     rng = np.random.default_rng(seed)
     clips = []
     for k, split, text, label in _demo_utterances(n_per_split, rng):
@@ -206,10 +212,7 @@ def make_demo_videos(root, n_per_split=(8, 4, 4), *, use_espeak: bool | None = N
     root = Path(root)
     folder = root / "videos"
     folder.mkdir(parents=True, exist_ok=True)
-    if use_espeak is None:
-        use_espeak = espeak_available()
-    if use_espeak and not espeak_available():
-        raise RuntimeError("make_demo_videos: use_espeak=True but espeak-ng is not installed")
+    use_espeak = _use_espeak(use_espeak, "make_demo_videos")
     rng = np.random.default_rng(seed)
     videos = []
     for k, split, text, label in _demo_utterances(n_per_split, rng):

@@ -40,7 +40,7 @@ from typing import Mapping
 import numpy as np
 
 from ..data import LAYOUT_FILE
-from .writers import SIGNATURE_FILE, _check_signature, check_name, feature_shape, write_feature, write_label_file
+from .writers import _check_signature, check_name, feature_shape, write_feature, write_label_file
 
 #: the columns of a manifest (``manifest.csv``) of videos: one row per utterance
 MANIFEST_COLUMNS = ("name", "split", "label", "transcript")
@@ -264,4 +264,4 @@ def build_mertools(video_dir, out, *, manifest=None, config: PipelineConfig | No
 
 
 __all__ = ["MANIFEST_COLUMNS", "PipelineConfig", "VideoReport", "build_mertools", "extract_videos",
-           "read_manifest", "write_manifest", "SIGNATURE_FILE"]
+           "read_manifest", "write_manifest"]

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..data.dataset import SIM_TEXT, SPLITS
+from ..data.dataset import SIM_TEXT, SPLITS, missing_frame_rows
 from ..data.mertools import CORPUS_KEYS
 
 FEATURE_KEYS = ("text", "audio", "vision", SIM_TEXT)
@@ -61,15 +61,13 @@ def check_feature(array, name: str = "feature") -> np.ndarray:
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{name}: empty feature of shape {x.shape}")
     x = x.astype(np.float32, copy=False)
-    finite = np.isfinite(x)
-    if not finite.all():
-        missing_rows = np.isnan(x).all(axis=1)
-        if np.isinf(x).any() or (~finite.all(axis=1) & ~missing_rows).any():
-            raise ValueError(f"{name}: {int((~finite).sum())} NaN/inf values in the feature "
-                             "(only rows that are entirely NaN may mark missing frames)")
-        if missing_rows.all():
-            raise ValueError(f"{name}: {int((~finite).sum())} NaN values: every one of the {len(x)} frames is "
-                             "missing (all-NaN rows)")
+    missing_rows, n_bad = missing_frame_rows(x)
+    if n_bad:
+        raise ValueError(f"{name}: {int((~np.isfinite(x)).sum())} NaN/inf values in the feature "
+                         "(only rows that are entirely NaN may mark missing frames)")
+    if missing_rows.all():
+        raise ValueError(f"{name}: {int(np.isnan(x).sum())} NaN values: every one of the {len(x)} frames is "
+                         "missing (all-NaN rows)")
     return x
 
 
@@ -383,8 +381,8 @@ def write_mmsa_pickle(path, splits: Mapping[str, Mapping[str, Any]], *, pad_to="
         )
     # MMSA pickles have no frame mask (only lengths): a missing frame (an all-NaN row) is stored as a zero row,
     # which is what MMSA's own features hold for a frame without a detected face.
-    n_missing = {k: int(sum(np.isnan(np.asarray(a, np.float32)[:, 0]).sum() for s in SPLITS for a in splits[s][k]))
-                 for k in keys}
+    n_missing = {k: int(sum(missing_frame_rows(np.asarray(a, np.float32))[0].sum() for s in SPLITS
+                            for a in splits[s][k])) for k in keys}
     n_missing = {k: v for k, v in n_missing.items() if v}
     if n_missing:
         warnings.warn(
