@@ -4,6 +4,8 @@ the CPUs over a grid. Prints figures; nothing here is a timed test.
     python benchmarks/bench_grid.py                      # overhead of empty trials + a quick grid (~2 min, 2 CPUs)
     python benchmarks/bench_grid.py --grid corrkd --full # chapter 05's full grid (hours on 2 CPUs): wall time and
                                                          # idle share, against --baseline-minutes of another runner
+    python benchmarks/bench_grid.py --from-store DIR --wall-seconds S  # the same figures for a grid that already
+                                                         # ran (python -m msa_lib.training.grid prints S at its end)
 
 * **Overhead per trial**: ``n`` empty Ray tasks of 1 CPU each (what a trial pays for scheduling, argument and
   result transfer), against a plain Python call, after Ray has started (its start-up is printed separately).
@@ -63,6 +65,26 @@ def grid_run(experiment: str, quick: bool, seeds, cpus: int, baseline_minutes: f
               " (below 1: the Ray runner is faster)")
 
 
+def from_store(store: Path, wall: float, cpus: int, baseline_minutes: float | None,
+               baseline_trials: int | None) -> None:
+    """Busy time, idle share and wall time per trial of a grid that ran through ``python -m msa_lib.training.grid``,
+    from its stored trials (``<checkpoint folder>/grid/<experiment>-<mode>/*.pkl``) and the wall time it printed."""
+    import pickle
+
+    results = [pickle.loads(p.read_bytes()) for p in sorted(Path(store).glob("*.pkl"))]
+    if not results:
+        raise SystemExit(f"{store}: no stored trials (*.pkl)")
+    per_trial = sorted((sum(r.seconds.values()), r.trial) for r in results)
+    busy = sum(s for s, _ in per_trial)
+    print(f"{store}: {len(results)} trials, wall {wall:.0f} s on {cpus} CPU slots ({wall / len(results):.0f} s of wall "
+          f"per trial); trials' own time {busy:.0f} s (median {per_trial[len(per_trial) // 2][0]:.0f} s, longest "
+          f"{per_trial[-1][0]:.0f} s: {per_trial[-1][1]}); idle share {1 - busy / (wall * cpus):.1%}")
+    if baseline_minutes and baseline_trials:
+        base = baseline_minutes * 60 / baseline_trials
+        print(f"against the other runner's {baseline_minutes:.0f} min for {baseline_trials} trials ({base:.0f} s of wall "
+              f"per trial): ratio per trial {wall / len(results) / base:.2f} (below 1: the Ray runner is faster)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=200)
@@ -73,7 +95,17 @@ def main() -> None:
     parser.add_argument("--overhead-only", action="store_true", help="only the empty-trial overhead")
     parser.add_argument("--baseline-minutes", type=float, default=None,
                         help="wall time of the same grid through another runner, for the ratio")
+    parser.add_argument("--from-store", type=Path, default=None,
+                        help="a finished grid's store folder: print its figures instead of running anything")
+    parser.add_argument("--wall-seconds", type=float, default=None, help="with --from-store: the grid's wall time")
+    parser.add_argument("--baseline-trials", type=int, default=None,
+                        help="with --from-store: how many trials --baseline-minutes covered (a per-trial ratio)")
     args = parser.parse_args()
+    if args.from_store is not None:
+        if args.wall_seconds is None:
+            parser.error("--from-store needs --wall-seconds (printed by the grid at its end)")
+        from_store(args.from_store, args.wall_seconds, args.cpus, args.baseline_minutes, args.baseline_trials)
+        return
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("MSA_CHECKPOINT_DIR", tempfile.mkdtemp(prefix="bench-grid-"))  # nothing loaded from before
     overhead(args.tasks, args.cpus)
