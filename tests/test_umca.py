@@ -308,3 +308,31 @@ def test_shared_audio_vision_frames_switch_gives_the_same_flows_in_eval_mode():
     t_tr, s_tr = model.double_flow(batch)
     (t_tr["pred"].sum() + s_tr["pred"].sum()).backward()
     assert model.input_proj["audio"].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_frame_dropout_is_inverted_bernoulli_dropout_on_a_cpu(p):
+    """FrameDropout draws its CPU mask from random bits (p = 0.5) or uniforms (other p): the keep rate is
+    1 - p, kept values are scaled by 1 / (1 - p), the gradient is the same mask, one seed gives one mask, and
+    eval mode, p = 0 and bf16 behave as nn.Dropout."""
+    from msa_lib.models.umca import FrameDropout
+
+    drop = FrameDropout(p).train()
+    x = torch.ones(64, 301, 33, requires_grad=True)  # numel not a multiple of 8
+    torch.manual_seed(0)
+    y = drop(x)
+    kept = y != 0
+    n = kept.numel()
+    assert abs(kept.float().mean().item() - (1 - p)) < 4 * (p * (1 - p) / n) ** 0.5
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / (1 - p)))
+    # neighbouring elements are independent: a kept element's neighbour is kept at the same rate
+    pairs = kept.flatten()[:-1] & kept.flatten()[1:]
+    assert abs(pairs.float().mean().item() - (1 - p) ** 2) < 0.01
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / (1 - p))
+    torch.manual_seed(0)
+    torch.testing.assert_close(drop(x.detach()), y.detach())
+    assert torch.equal(drop.eval()(x.detach()), x.detach())
+    assert torch.equal(FrameDropout(0.0).train()(x.detach()), x.detach())
+    z = FrameDropout(p).train()(torch.ones(4, 5, 8, dtype=torch.bfloat16))
+    assert z.dtype == torch.bfloat16 and set(z.unique().tolist()) <= {0.0, float(torch.tensor(1 / (1 - p)).bfloat16())}
