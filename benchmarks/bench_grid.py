@@ -6,6 +6,8 @@ the CPUs over a grid. Prints figures; nothing here is a timed test.
                                                          # idle share, against --baseline-minutes of another runner
     python benchmarks/bench_grid.py --from-store DIR --wall-seconds S  # the same figures for a grid that already
                                                          # ran (python -m msa_lib.training.grid prints S at its end)
+    python benchmarks/bench_grid.py --from-store DIR --since "2026-12-07 14:24:51"  # one segment of a grid that
+                                                         # ran in several sittings (stopped and resumed)
 
 * **Overhead per trial**: ``n`` empty Ray tasks of 1 CPU each (what a trial pays for scheduling, argument and
   result transfer), against a plain Python call, after Ray has started (its start-up is printed separately).
@@ -20,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -65,20 +68,34 @@ def grid_run(experiment: str, quick: bool, seeds, cpus: int, baseline_minutes: f
               " (below 1: the Ray runner is faster)")
 
 
-def from_store(store: Path, wall: float, cpus: int, baseline_minutes: float | None,
-               baseline_trials: int | None) -> None:
+def from_store(store: Path, wall: float | None, cpus: int, baseline_minutes: float | None,
+               baseline_trials: int | None, since: datetime | None = None) -> None:
     """Busy time, idle share and wall time per trial of a grid that ran through ``python -m msa_lib.training.grid``,
-    from its stored trials (``<checkpoint folder>/grid/<experiment>-<mode>/*.pkl``) and the wall time it printed."""
+    from its stored trials (``<checkpoint folder>/grid/<experiment>-<mode>/*.pkl``) and the wall time it printed.
+
+    ``since``: only the trials stored after this time (the start of one sitting of a grid that was stopped and
+    resumed); without ``wall``, the sitting's wall time is then taken to end when its last trial was stored. The
+    trials still running at that moment are not counted as busy, so the idle share is then an upper bound."""
     import pickle
 
-    results = [pickle.loads(p.read_bytes()) for p in sorted(Path(store).glob("*.pkl"))]
+    paths = sorted(Path(store).glob("*.pkl"))
+    if since is not None:
+        paths = [p for p in paths if p.stat().st_mtime >= since.timestamp()]
+    results = [pickle.loads(p.read_bytes()) for p in paths]
     if not results:
-        raise SystemExit(f"{store}: no stored trials (*.pkl)")
+        raise SystemExit(f"{store}: no stored trials (*.pkl)" + (f" after {since}" if since else ""))
+    if wall is None:
+        if since is None:
+            raise SystemExit("from_store: give the grid's wall time, or --since to measure a sitting")
+        wall = max(p.stat().st_mtime for p in paths) - since.timestamp()
+        print(f"sitting from {since:%Y-%m-%d %H:%M:%S} to the last stored trial: {wall:.0f} s")
     per_trial = sorted((sum(r.seconds.values()), r.trial) for r in results)
     busy = sum(s for s, _ in per_trial)
     print(f"{store}: {len(results)} trials, wall {wall:.0f} s on {cpus} CPU slots ({wall / len(results):.0f} s of wall "
           f"per trial); trials' own time {busy:.0f} s (median {per_trial[len(per_trial) // 2][0]:.0f} s, longest "
           f"{per_trial[-1][0]:.0f} s: {per_trial[-1][1]}); idle share {1 - busy / (wall * cpus):.1%}")
+    print(f"no runner can run these trials on {cpus} slots in less than their own time / {cpus} = {busy / cpus:.0f} s; "
+          f"this one took {wall / (busy / cpus):.3f}x that")
     if baseline_minutes and baseline_trials:
         base = baseline_minutes * 60 / baseline_trials
         print(f"against the other runner's {baseline_minutes:.0f} min for {baseline_trials} trials ({base:.0f} s of wall "
@@ -98,13 +115,16 @@ def main() -> None:
     parser.add_argument("--from-store", type=Path, default=None,
                         help="a finished grid's store folder: print its figures instead of running anything")
     parser.add_argument("--wall-seconds", type=float, default=None, help="with --from-store: the grid's wall time")
+    parser.add_argument("--since", type=datetime.fromisoformat, default=None,
+                        help='with --from-store: only trials stored after this local time ("YYYY-MM-DD HH:MM:SS")')
     parser.add_argument("--baseline-trials", type=int, default=None,
                         help="with --from-store: how many trials --baseline-minutes covered (a per-trial ratio)")
     args = parser.parse_args()
     if args.from_store is not None:
-        if args.wall_seconds is None:
-            parser.error("--from-store needs --wall-seconds (printed by the grid at its end)")
-        from_store(args.from_store, args.wall_seconds, args.cpus, args.baseline_minutes, args.baseline_trials)
+        if args.wall_seconds is None and args.since is None:
+            parser.error("--from-store needs --wall-seconds (printed by the grid at its end) or --since")
+        from_store(args.from_store, args.wall_seconds, args.cpus, args.baseline_minutes, args.baseline_trials,
+                   args.since)
         return
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("MSA_CHECKPOINT_DIR", tempfile.mkdtemp(prefix="bench-grid-"))  # nothing loaded from before
