@@ -8,6 +8,7 @@ subprocess, which it stops with the process group.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -67,6 +68,25 @@ def test_grid_describes_the_chapters_experiments():
         Grid("chapter_9")
 
 
+def test_progress_lines_count_trials_and_estimate_the_time_left(monkeypatch, capsys):
+    """Without a terminal, every finished trial prints done / running / failed and an ETA from this sitting's
+    wall time per trial; trials loaded from an earlier sitting do not make the estimate optimistic."""
+    from msa_lib.training import grid as grid_module
+
+    clock = iter([1000.0, 1600.0, 2200.0])  # start, then one trial every 600 s
+    monkeypatch.setattr(grid_module.time, "perf_counter", lambda: next(clock))
+    shown = grid_module._Progress("corrkd", total=10, loaded=4, enabled=True, running=lambda: 2)
+    assert shown.lines  # capsys: no terminal
+    shown.update("corrkd:corrkd:seed3", ok=True)
+    shown.update("corrkd:corrkd:seed4", ok=False)
+    shown.close()
+    first, second = capsys.readouterr().out.strip().splitlines()
+    assert "finished corrkd:corrkd:seed3: 5 of 10 done, 2 running, 0 failed; ETA" in first
+    assert first.endswith("(50 min)")  # 600 s per trial this sitting x 5 left
+    assert "FAILED corrkd:corrkd:seed4: 5 of 10 done, 2 running, 1 failed; ETA" in second
+    assert second.endswith("(40 min)")
+
+
 def test_ray_grid_gives_the_rows_of_the_notebook_path(local_ray, data_path):
     """Two methods × two seeds, quick configs, on 2 CPUs: the same numbers as run_head_to_head in one process,
     and a second call loads every trial instead of running it."""
@@ -90,7 +110,7 @@ def test_ray_grid_gives_the_rows_of_the_notebook_path(local_ray, data_path):
     assert report.path is not None and report.path.is_file()
 
 
-def test_a_failing_trial_is_reported_by_name_and_the_others_are_written(local_ray, data_path):
+def test_a_failing_trial_is_reported_by_name_and_the_others_are_written(local_ray, data_path, capsys):
     """A truncated checkpoint makes one trial fail (twice: it is retried once); the grid goes on, names it, and
     writes the other trials' rows with the failure recorded in the file."""
     import json
@@ -105,8 +125,12 @@ def test_a_failing_trial_is_reported_by_name_and_the_others_are_written(local_ra
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_bytes(b"PK\x03\x04 truncated")
     grid = Grid("head_to_head", seeds=(2,), methods=METHODS, quick=True, data_path=data_path)
-    report = run_grid(grid, progress=False)
+    report = run_grid(grid, progress=True, write=True)
     assert list(report.failed) == ["head_to_head:tfn:seed2"]
+    # no terminal here: one progress line per finished trial, the failure among them
+    out = capsys.readouterr().out
+    assert re.search(r"FAILED head_to_head:tfn:seed2: [01] of 2 done, [01] running, 1 failed", out), out
+    assert re.search(r"finished head_to_head:lf_dnn:seed2: 1 of 2 done, [01] running, [01] failed", out), out
     assert "Checkpoint" in report.failed["head_to_head:tfn:seed2"]
     assert {r["method"] for r in report.rows} == {"lf_dnn"}
     written = json.loads(report.path.read_text())

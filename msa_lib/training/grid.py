@@ -357,6 +357,64 @@ def _error_text(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(inner).__name__
 
 
+class _Progress:
+    """Trials done / running / failed with an ETA: a ``tqdm`` bar on a terminal, and one plain line per finished
+    trial where there is no terminal (a log file, ``nohup``, CI; also when ``TQDM_DISABLE`` is set), so that a
+    grid left running in the background can be followed with ``tail -f``. The ETA is the wall time per finished
+    trial in this sitting times the trials left (trials loaded from earlier sittings do not count)."""
+
+    def __init__(self, experiment: str, total: int, loaded: int, enabled: bool, running=None):
+        from tqdm.auto import tqdm
+
+        self.total, self.done, self.failed, self.enabled = total, loaded, 0, enabled
+        self.loaded, self.started, self.running = loaded, time.perf_counter(), running or (lambda: None)
+        self.bar = tqdm(total=total, initial=loaded, desc=f"grid {experiment}", unit="trial",
+                        disable=not enabled or None, dynamic_ncols=True)
+        self.lines = enabled and self.bar.disable  # no bar shown: plain lines instead
+
+    def eta(self) -> str:
+        finished = self.done + self.failed - self.loaded
+        left = self.total - self.done - self.failed
+        if finished <= 0 or left <= 0:
+            return "" if left <= 0 else "ETA after the first trial"
+        seconds = (time.perf_counter() - self.started) / finished * left
+        when = time.strftime("%H:%M", time.localtime(time.time() + seconds))
+        return f"ETA {when} ({seconds / 3600:.1f} h)" if seconds >= 3600 else f"ETA {when} ({seconds / 60:.0f} min)"
+
+    def update(self, name: str, ok: bool) -> None:
+        self.done += ok
+        self.failed += not ok
+        left = self.total - self.done - self.failed
+        running = self.running()
+        running = None if running is None else min(running, left)
+        self.bar.update(1)
+        self.bar.set_postfix(**({} if running is None else {"running": running}), failed=self.failed, left=left,
+                             refresh=True)
+        if self.lines:
+            print(f"[grid] {time.strftime('%H:%M:%S')} {'finished' if ok else 'FAILED'} {name}: {self.done} of "
+                  f"{self.total} done, " + ("" if running is None else f"{running} running, ")
+                  + f"{self.failed} failed; {self.eta()}", flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _ray_running(cpus_per_trial: float, gpus_per_trial: float):
+    """How many trials Ray is running now, from the resources they hold (``None`` when Ray cannot say)."""
+
+    def running() -> int | None:
+        import ray
+
+        try:
+            total, free = ray.cluster_resources(), ray.available_resources()
+            key, per = ("GPU", gpus_per_trial) if gpus_per_trial else ("CPU", cpus_per_trial)
+            return round((total.get(key, 0.0) - free.get(key, 0.0)) / per) if per else None
+        except Exception:  # noqa: BLE001 - progress only: never stop a grid over a count
+            return None
+
+    return running
+
+
 def _run_in_process(grid: Grid, todo: Sequence[Trial], threads: int, retries: int, failed: dict, finished) -> None:
     """The trials one after the other in this process, each with ``threads`` torch threads (as a Ray task)."""
     import torch
@@ -397,12 +455,12 @@ def run_grid(grid: Grid, *, use_ray: bool = True, address: str | None = None, nu
     failed: dict[str, str] = {}
     ran: list[str] = []
     threads = max(1, int(cpus_per_trial))
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(trials), initial=len(results), desc=f"grid {grid.experiment}", unit="trial",
-               disable=not progress or None, dynamic_ncols=True)
+    shown = _Progress(grid.experiment, len(trials), len(results), progress,
+                      running=_ray_running(cpus_per_trial, gpus_per_trial) if use_ray else lambda: 1)
     if results and progress:
         print(f"[grid] {len(results)} of {len(trials)} trials finished earlier: loaded, not run again", flush=True)
+    if todo and progress and shown.lines:
+        print(f"[grid] {time.strftime('%H:%M:%S')} {len(todo)} trials to run", flush=True)
 
     def finished(name: str, result: TrialResult | None, error: str | None) -> None:
         if result is not None:
@@ -411,8 +469,7 @@ def run_grid(grid: Grid, *, use_ray: bool = True, address: str | None = None, nu
         else:
             failed[name] = error
             print(f"[grid] FAILED {name}: {error}", file=sys.stderr, flush=True)
-        bar.update(1)
-        bar.set_postfix(failed=len(failed), left=len(todo) - len(ran) - len(failed), refresh=True)
+        shown.update(name, result is not None)
 
     if todo and not use_ray:
         _run_in_process(grid, todo, threads, retries, failed, finished)
@@ -447,7 +504,7 @@ def run_grid(grid: Grid, *, use_ray: bool = True, address: str | None = None, nu
         finally:
             if own:
                 ray.shutdown()
-    bar.close()
+    shown.close()
     ordered = {t.name: results[t.name] for t in trials if t.name in results}  # the grid's order
     wall = time.perf_counter() - started
     path = None
