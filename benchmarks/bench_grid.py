@@ -8,9 +8,19 @@ the CPUs over a grid. Prints figures; nothing here is a timed test.
                                                          # ran (python -m msa_lib.training.grid prints S at its end)
     python benchmarks/bench_grid.py --from-store DIR --since "2026-12-07 14:24:51"  # one segment of a grid that
                                                          # ran in several sittings (stopped and resumed)
+    python benchmarks/bench_grid.py --against-lockfile   # chapter 05's quick grid (47 trials) through this runner
+                                                         # and through the lock-file runner it replaced, side by side
 
 * **Overhead per trial**: ``n`` empty Ray tasks of 1 CPU each (what a trial pays for scheduling, argument and
   result transfer), against a plain Python call, after Ray has started (its start-up is printed separately).
+* **Against the runner it replaced** (``--against-lockfile``): ``scripts/train_corrkd_full.py`` (worker processes
+  claiming jobs with lock files, a student polling every 5 s for its teacher's checkpoint), taken unchanged from
+  the commit before it was retired (``git show 00e501a^:...``, so this needs a git checkout), except for the two
+  lines that fix it to full mode: there, as in the Ray grid's ``--quick``, ``CorrKDTrainConfig.quick()`` and the
+  quick synthetic set. Both train the same 47 models with 2 workers, each into its own empty checkpoint folder;
+  the wall time includes each runner's start-up (Ray's, the workers' imports). Quick trials last seconds, so this
+  is where a runner's own overhead shows most; on the full grid (trials of 5-30 min) both are bounded below by
+  the trials' own time / slots, which ``--from-store`` compares against.
 * **Idle share**: over a grid run, ``1 - (sum of the trials' own seconds) / (wall seconds × CPU slots)``: the part
   of the machine the runner left unused (start-up, waiting on a teacher, the last trial running alone).
 """
@@ -68,6 +78,47 @@ def grid_run(experiment: str, quick: bool, seeds, cpus: int, baseline_minutes: f
               " (below 1: the Ray runner is faster)")
 
 
+LOCKFILE_RUNNER = ("00e501a^", "scripts/train_corrkd_full.py")  # the last commit that had it, and its path
+
+
+def against_lockfile(cpus: int, seeds) -> None:
+    """Chapter 05's quick grid through the Ray runner and through the retired lock-file runner (module docstring)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    rev, path = LOCKFILE_RUNNER
+    source = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, check=True, capture_output=True,
+                            text=True).stdout
+    to_quick = {"CorrKDTrainConfig.full()": "CorrKDTrainConfig.quick()",
+                "load_dataset(None, quick=False, seed=seed_data)":
+                    'load_dataset(None, quick=True, seed=seed_data, simulated_text="none")'}
+    for old, new in to_quick.items():
+        if source.count(old) != 1:
+            raise SystemExit(f"{rev}:{path}: expected one {old!r} to switch to quick mode; the script has changed")
+        source = source.replace(old, new)
+    work = Path(tempfile.mkdtemp(prefix="bench-lockfile-"))
+    script = work / "train_corrkd_full.py"
+    script.write_text(source.replace("ROOT = Path(__file__).resolve().parents[1]", f"ROOT = Path({str(root)!r})"))
+    env = {**os.environ, "MSA_CHECKPOINT_DIR": str(work / "ckpt"), "TQDM_DISABLE": "1"}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, str(script), "--workers", str(cpus), "--seeds", *map(str, seeds)], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    lockfile = time.perf_counter() - started
+    trained = len(list((work / "ckpt").glob("corrkd_*.pt")))
+
+    from msa_lib.training.grid import Grid, run_grid
+
+    os.environ["MSA_CHECKPOINT_DIR"] = str(work / "ckpt-ray")
+    started = time.perf_counter()
+    report = run_grid(Grid("corrkd", seeds=tuple(seeds), quick=True), num_cpus=cpus, write=False, progress=False)
+    ray_wall = time.perf_counter() - started
+    busy = sum(sum(r.seconds.values()) for r in report.results.values())
+    print(f"chapter 05's quick grid, seeds {list(seeds)}, {cpus} workers: lock-file runner {lockfile:.0f} s "
+          f"({trained} checkpoints); Ray runner {ray_wall:.0f} s ({len(report.ran)} trials, trials' own time "
+          f"{busy:.0f} s, Ray start-up included); ratio Ray / lock-file {ray_wall / lockfile:.2f} "
+          "(below 1: the Ray runner is faster)")
+
+
 def from_store(store: Path, wall: float | None, cpus: int, baseline_minutes: float | None,
                baseline_trials: int | None, since: datetime | None = None) -> None:
     """Busy time, idle share and wall time per trial of a grid that ran through ``python -m msa_lib.training.grid``,
@@ -108,13 +159,16 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--grid", default="head_to_head", choices=("missing_text", "corrkd", "head_to_head"))
     parser.add_argument("--full", action="store_true", help="the full-mode grid (hours on a CPU)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="default: 0 1 for the grid run, the chapter's 0-4 with --against-lockfile")
     parser.add_argument("--overhead-only", action="store_true", help="only the empty-trial overhead")
     parser.add_argument("--baseline-minutes", type=float, default=None,
                         help="wall time of the same grid through another runner, for the ratio")
     parser.add_argument("--from-store", type=Path, default=None,
                         help="a finished grid's store folder: print its figures instead of running anything")
     parser.add_argument("--wall-seconds", type=float, default=None, help="with --from-store: the grid's wall time")
+    parser.add_argument("--against-lockfile", action="store_true",
+                        help="chapter 05's quick grid through this runner and the retired lock-file runner")
     parser.add_argument("--since", type=datetime.fromisoformat, default=None,
                         help='with --from-store: only trials stored after this local time ("YYYY-MM-DD HH:MM:SS")')
     parser.add_argument("--baseline-trials", type=int, default=None,
@@ -127,10 +181,13 @@ def main() -> None:
                    args.since)
         return
     os.environ.setdefault("TQDM_DISABLE", "1")
+    if args.against_lockfile:
+        against_lockfile(args.cpus, args.seeds or [0, 1, 2, 3, 4])
+        return
     os.environ.setdefault("MSA_CHECKPOINT_DIR", tempfile.mkdtemp(prefix="bench-grid-"))  # nothing loaded from before
     overhead(args.tasks, args.cpus)
     if not args.overhead_only:
-        grid_run(args.grid, not args.full, args.seeds, args.cpus, args.baseline_minutes)
+        grid_run(args.grid, not args.full, args.seeds or [0, 1], args.cpus, args.baseline_minutes)
 
 
 if __name__ == "__main__":
