@@ -30,9 +30,4 @@ def test_committed_results_file_is_what_the_current_code_makes(name, synthetic_f
     data = json.loads(path.read_text())
     experiment = EXPERIMENTS[name]
     problems = staleness(name, data, experiment.expected(None if experiment.data else synthetic_full))
-    if "config_hashes" not in data:
-        # Made before results files recorded their provenance; the book flags it as stale in red until it is
-        # re-made. A file that records provenance is held to the strict check below.
-        assert problems and problems[0].startswith("it records no provenance")
-        pytest.xfail(f"{path.name} predates provenance (made {data.get('created')}): {problems[0]}")
     assert problems == [], f"{path.name} is stale: {'; '.join(problems)}. Re-make it: {EXPERIMENTS[name].remake}"
