@@ -125,7 +125,7 @@ def test_a_failing_trial_is_reported_by_name_and_the_others_are_written(local_ra
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_bytes(b"PK\x03\x04 truncated")
     grid = Grid("head_to_head", seeds=(2,), methods=METHODS, quick=True, data_path=data_path)
-    report = run_grid(grid, progress=True, write=True)
+    report = run_grid(grid, progress=True)
     assert list(report.failed) == ["head_to_head:tfn:seed2"]
     # no terminal here: one progress line per finished trial, the failure among them
     out = capsys.readouterr().out

@@ -366,7 +366,7 @@ class _Progress:
     def __init__(self, experiment: str, total: int, loaded: int, enabled: bool, running=None):
         from tqdm.auto import tqdm
 
-        self.total, self.done, self.failed, self.enabled = total, loaded, 0, enabled
+        self.total, self.done, self.failed = total, loaded, 0
         self.loaded, self.started, self.running = loaded, time.perf_counter(), running or (lambda: None)
         self.bar = tqdm(total=total, initial=loaded, desc=f"grid {experiment}", unit="trial",
                         disable=not enabled or None, dynamic_ncols=True)
